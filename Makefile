@@ -1,0 +1,92 @@
+# moat: the two commands of a fresh Debian machine are `make run` and
+# `make test`. Everything they need is installed here, idempotently.
+
+SHELL      := /bin/bash
+GO         ?= go
+export CGO_ENABLED := 0
+GOBIN      := $(shell $(GO) env GOPATH)/bin
+BIN        := bin
+MOATD      := $(BIN)/moatd
+GOFLAGS_BUILD := -trimpath -buildvcs=false -ldflags='-buildid='
+
+STATICCHECK_VERSION := v0.8.2
+PROTOC_GEN_GO_VERSION := v1.36.12
+# Debian packages the tests and benchmarks need: dig and kdig as clients,
+# dnsmasq as the reference peer, protoc for `make proto`, ip for network
+# namespaces.
+# gcc and libc6-dev: the race detector needs cgo.
+APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev
+FUZZTIME   ?= 5s
+
+.PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench proto clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -o $(MOATD) ./cmd/moatd
+
+# Runs moatd in the foreground with the development configuration:
+# 127.0.0.1:5353, forwarding to the machine's resolvers, no root needed.
+run: build
+	$(MOATD) --conf-file=contrib/moatd-dev.conf --no-daemon
+
+deps: apt-deps go-tools
+
+# apt-get update runs once, and only when a package is missing.
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make deps as root)"; exit 1; fi; \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+go-tools:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is needed (see README)"; exit 1; }
+	@[ -x $(GOBIN)/staticcheck ] || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@[ -x $(GOBIN)/protoc-gen-go ] || $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+# The README's test command. Root (or CI=true, which is root) runs the
+# namespace and sandbox tests too; elsewhere they skip and say why.
+test: deps check unit e2e fuzz-ci
+
+check:
+	@echo "== gofmt, go vet, staticcheck"
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "not gofmt'd: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+# Packages with goroutines of their own also run under the race detector.
+# The detector needs cgo, and cgo disables the all-threads syscalls the
+# sandbox relies on, so seccomp and worker start-up are tested without it.
+RACE_PKGS := ./ipc/... ./dnsd/... ./masterd/... ./internal/cache/... ./internal/hosts/...
+
+unit:
+	@echo "== package tests"
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test$$)
+	@echo "== race detector on packages with concurrency"
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(RACE_PKGS)
+
+e2e: build
+	@echo "== end-to-end tests (real binary, network namespaces)"
+	$(GO) test -count=1 -v -timeout 10m ./test/ 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e:' ; exit $${PIPESTATUS[0]}
+
+# Every fuzz target, briefly (make fuzz FUZZTIME=10m for a real run).
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+proto: go-tools
+	PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative ipc/proto/*.proto
+
+clean:
+	rm -rf $(BIN)

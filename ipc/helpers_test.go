@@ -1,0 +1,169 @@
+package ipc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// testWait bounds every wait in these tests; it is a hang guard, never a
+// speed assertion.
+const testWait = 20 * time.Second
+
+// newConnPair returns both ends of a fresh socketpair, closed at cleanup.
+func newConnPair(t testing.TB) (*Conn, *Conn) {
+	t.Helper()
+	mf, wf, err := Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := NewConn(mf), NewConn(wf)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// rawFD runs fn with c's descriptor, for tests that bypass Send.
+func rawFD(t *testing.T, c *Conn, fn func(fd int)) {
+	t.Helper()
+	if err := c.rc.Control(func(fd uintptr) { fn(int(fd)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rawSend writes one datagram with optional descriptors, bypassing Send's checks.
+func rawSend(t *testing.T, c *Conn, b []byte, fds ...int) {
+	t.Helper()
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	var err error
+	rawFD(t, c, func(fd int) { err = unix.Sendmsg(fd, b, oob, nil, 0) })
+	if err != nil {
+		t.Fatalf("raw sendmsg of %d bytes, %d fds: %v", len(b), len(fds), err)
+	}
+}
+
+// rawSendEmpty sends a zero-byte datagram carrying descriptors.
+// unix.Sendmsg would add a dummy byte on a non-datagram socket, so this
+// builds the msghdr itself.
+func rawSendEmpty(t *testing.T, c *Conn, fds ...int) {
+	t.Helper()
+	oob := unix.UnixRights(fds...)
+	var msg unix.Msghdr
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
+	var errno unix.Errno
+	rawFD(t, c, func(fd int) {
+		_, _, errno = unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	})
+	if errno != 0 {
+		t.Fatalf("raw sendmsg of an empty datagram: %v", errno)
+	}
+}
+
+// newPipe returns a pipe whose ends are closed at cleanup (closing twice is
+// harmless for *os.File).
+func newPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+// fdOf returns f's descriptor without switching it to blocking mode
+// (which os.File.Fd would do).
+func fdOf(t *testing.T, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out int
+	if err := rc.Control(func(fd uintptr) { out = int(fd) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// assertNoWriterLeft proves every copy of a pipe's write end is closed:
+// the caller closed its own, so reading must see EOF, not block. A leaked
+// copy (say, a descriptor Recv failed to close) makes the read time out.
+func assertNoWriterLeft(t *testing.T, r, w *os.File) {
+	t.Helper()
+	w.Close()
+	if err := r.SetReadDeadline(time.Now().Add(testWait)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := r.Read(buf)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("pipe read = %d, %v; want EOF (a received copy of the write end is still open)", n, err)
+	}
+}
+
+// sampleMessages holds one valid message of every kind, as the round-trip
+// and fuzz seeds need.
+func sampleMessages() []*ipcpb.Envelope {
+	status := &ipcpb.SandboxStatus{
+		Uid: 65534, Gid: 65534, NoNewPrivs: true, SeccompMode: 2, Chrooted: true,
+		SyscallsAllowed: 42, Notes: []string{"user namespace", "classic BPF"},
+	}
+	return []*ipcpb.Envelope{
+		{Msg: &ipcpb.Envelope_Hello{Hello: &ipcpb.Hello{Version: Version, Role: "dnsd", Pid: 1234}}},
+		{Msg: &ipcpb.Envelope_Ready{Ready: &ipcpb.Ready{Sandbox: status}}},
+		{Msg: &ipcpb.Envelope_SocketSet{SocketSet: &ipcpb.SocketSet{Sockets: []*ipcpb.Socket{
+			{Kind: ipcpb.Socket_KIND_DNS_UDP, Address: "0.0.0.0:53", Pktinfo: true},
+			{Kind: ipcpb.Socket_KIND_DHCP_PACKET, Interface: "eth0"},
+		}}}},
+		{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{
+			Upstreams: []*ipcpb.Upstream{
+				{Address: "192.0.2.1:53", Source: "server"},
+				{Address: "[2001:db8::1]:53", Domains: []string{"example.com", ""}, Source: "server"},
+			},
+			LocalDomains: []string{"lan"}, CacheSize: 150, LogQueries: true,
+			AllowedAddresses: []string{"127.0.0.1"}, AllowedIfindexes: []uint32{1},
+			ExcludedIfindexes: []uint32{7}, LocalTtl: 60, EdnsPacketMax: 1232, Generation: 3,
+		}}},
+		{Msg: &ipcpb.Envelope_TableBegin{TableBegin: &ipcpb.TableBegin{Table: ipcpb.Table_TABLE_HOSTS, Generation: 5, Count: 2}}},
+		{Msg: &ipcpb.Envelope_TableItem{TableItem: &ipcpb.TableItem{Generation: 5, Hosts: []*ipcpb.HostEntry{
+			{Address: []byte{192, 0, 2, 10}, Names: []string{"router.lan", "router"}, Source: "/etc/hosts"},
+			{Address: make([]byte, 16), Names: []string{"six.lan."}},
+		}}}},
+		{Msg: &ipcpb.Envelope_TableEnd{TableEnd: &ipcpb.TableEnd{Generation: 5, Count: 2}}},
+		{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "SIGTERM"}}},
+		{Msg: &ipcpb.Envelope_ProbeRequest{ProbeRequest: &ipcpb.ProbeRequest{Probe: "open"}}},
+		{Msg: &ipcpb.Envelope_ProbeResult{ProbeResult: &ipcpb.ProbeResult{Probe: "open", Blocked: true, Detail: "ENOENT"}}},
+		{Msg: &ipcpb.Envelope_SandboxStatus{SandboxStatus: status}},
+		{Msg: &ipcpb.Envelope_ProtocolError{ProtocolError: &ipcpb.ProtocolError{Detail: "bad item"}}},
+	}
+}
+
+// hostEntries makes n distinct valid entries, alternating IPv4 and IPv6.
+func hostEntries(n int) []*ipcpb.HostEntry {
+	out := make([]*ipcpb.HostEntry, n)
+	for i := range out {
+		addr := []byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
+		if i%2 == 1 {
+			addr = make([]byte, 16)
+			addr[0], addr[1], addr[13], addr[14], addr[15] = 0x20, 0x01, byte(i>>16), byte(i>>8), byte(i)
+		}
+		out[i] = &ipcpb.HostEntry{
+			Address: addr,
+			Names:   []string{fmt.Sprintf("host-%d.example.lan", i), fmt.Sprintf("host-%d", i)},
+			Source:  "/etc/hosts",
+		}
+	}
+	return out
+}

@@ -1,0 +1,148 @@
+package masterd
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/syslog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// logger is the master's single log destination (dnsmasq's log-facility):
+// stderr, a file, or syslog. Workers write plain lines to their stderr, a
+// pipe the master reads, and every line is written here with the role and
+// pid of the process it came from.
+type logger struct {
+	mu   sync.Mutex
+	w    io.Writer      // stderr or a file; nil with syslog
+	file *os.File       // when logging to a file (reopened on SIGUSR2 later)
+	sys  *syslog.Writer // when logging to syslog
+	pid  int
+}
+
+// maxLogLine bounds one worker line; a longer one is cut, never buffered
+// without limit.
+const maxLogLine = 4096
+
+var facilities = map[string]syslog.Priority{
+	"kern": syslog.LOG_KERN, "user": syslog.LOG_USER, "mail": syslog.LOG_MAIL,
+	"daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH, "syslog": syslog.LOG_SYSLOG,
+	"lpr": syslog.LOG_LPR, "news": syslog.LOG_NEWS, "uucp": syslog.LOG_UUCP,
+	"cron": syslog.LOG_CRON, "authpriv": syslog.LOG_AUTHPRIV, "ftp": syslog.LOG_FTP,
+	"local0": syslog.LOG_LOCAL0, "local1": syslog.LOG_LOCAL1, "local2": syslog.LOG_LOCAL2,
+	"local3": syslog.LOG_LOCAL3, "local4": syslog.LOG_LOCAL4, "local5": syslog.LOG_LOCAL5,
+	"local6": syslog.LOG_LOCAL6, "local7": syslog.LOG_LOCAL7,
+}
+
+// newLogger opens the destination as dnsmasq chooses it: log-facility when
+// given ("-" is stderr, a name with a '/' is a file, else a syslog
+// facility); otherwise stderr in the foreground debug mode (no-daemon) and
+// syslog's daemon facility when running as a daemon. When syslog cannot be
+// reached the log falls back to stderr and says so.
+func newLogger(facility string, noDaemon bool) (*logger, error) {
+	l := &logger{pid: os.Getpid()}
+	switch {
+	case facility == "-" || (facility == "" && noDaemon):
+		l.w = os.Stderr
+	case strings.Contains(facility, "/"):
+		f, err := os.OpenFile(facility, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("log-facility: open %s: %w", facility, err)
+		}
+		l.w, l.file = f, f
+	default:
+		name := facility
+		if name == "" {
+			name = "daemon"
+		}
+		prio, ok := facilities[name]
+		if !ok {
+			return nil, fmt.Errorf("log-facility: unknown syslog facility %q", name)
+		}
+		sys, err := syslog.New(prio|syslog.LOG_INFO, "moatd")
+		if err != nil {
+			l.w = os.Stderr
+			l.printf("master", "syslog unavailable (%v): logging to stderr", err)
+			return l, nil
+		}
+		l.sys = sys
+	}
+	return l, nil
+}
+
+// printf writes one line attributed to role in the master's process.
+func (l *logger) printf(role, format string, args ...any) {
+	l.line(role, l.pid, fmt.Sprintf(format, args...))
+}
+
+// audit records a privileged act of the master in one stable, greppable
+// format: "audit: <what> <key=value>...".
+func (l *logger) audit(role string, pid int, format string, args ...any) {
+	l.line(role, pid, "audit: "+fmt.Sprintf(format, args...))
+}
+
+func (l *logger) line(role string, pid int, msg string) {
+	msg = strings.TrimRight(msg, "\n")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.sys != nil:
+		_ = l.sys.Info(fmt.Sprintf("%s[%d]: %s", role, pid, msg))
+	case l.file != nil:
+		fmt.Fprintf(l.w, "%s moatd[%d]: %s[%d]: %s\n", time.Now().Format(time.Stamp), l.pid, role, pid, msg)
+	default:
+		fmt.Fprintf(l.w, "moatd: %s[%d]: %s\n", role, pid, msg)
+	}
+}
+
+// workerLog is the pipe a worker's stderr goes into. The pid is set once the
+// process started; lines read before that say pid 0.
+type workerLog struct {
+	w   *os.File
+	pid atomic.Int64
+}
+
+// workerPipe returns a pipe whose lines are logged for role.
+func (l *logger) workerPipe(role string) (*workerLog, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("log pipe for %s: %w", role, err)
+	}
+	wl := &workerLog{w: w}
+	go func() {
+		defer r.Close()
+		br := bufio.NewReaderSize(r, maxLogLine)
+		for {
+			line, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				// An over-long line: log its start, skip the rest.
+				l.line(role, int(wl.pid.Load()), string(line)+" [line cut]")
+				for errors.Is(err, bufio.ErrBufferFull) {
+					_, err = br.ReadSlice('\n')
+				}
+				continue
+			}
+			if len(line) > 0 {
+				l.line(role, int(wl.pid.Load()), string(line))
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return wl, nil
+}
+
+func (l *logger) close() {
+	if l.file != nil {
+		_ = l.file.Close()
+	}
+	if l.sys != nil {
+		_ = l.sys.Close()
+	}
+}

@@ -1,0 +1,206 @@
+// Package masterd is moat's only privileged code: it parses the
+// configuration, opens every listening socket, starts the dnsd and dhcpd
+// workers confined, supervises and restarts them, reads every file they
+// need and relays it over IPC, and answers signals. It trusts no worker.
+package masterd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moatdns/moat/internal/config"
+)
+
+// DefaultConfigFile is read when the command line names no conf-file, as
+// dnsmasq reads /etc/dnsmasq.conf: switching is a change of binary name.
+const DefaultConfigFile = "/etc/dnsmasq.conf"
+
+// Version is moat's release, printed by --version and logged at start.
+const Version = "0.1.0"
+
+// master is the running master process.
+type master struct {
+	cfg     *config.Config
+	log     *logger
+	sandbox sandboxPlan
+	plan    listenPlan
+	dns     dnsData
+	sups    []*supervisor
+}
+
+// Run is the master's main; it returns the process exit code.
+func Run(args []string) int {
+	cfg, err := config.Parse(args, DefaultConfigFile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
+		return 1
+	}
+	switch {
+	case cfg.Help:
+		printHelp(os.Stdout)
+		return 0
+	case cfg.Version:
+		fmt.Printf("moatd version %s (reads dnsmasq 2.90's configuration language)\n", Version)
+		return 0
+	case cfg.PrintConfig:
+		fmt.Print(cfg.String())
+		return 0
+	case cfg.Test:
+		fmt.Fprintln(os.Stderr, "moatd: syntax check OK.")
+		return 0
+	case cfg.CheckSandbox:
+		return checkSandbox(cfg)
+	case !cfg.KeepInForeground && !cfg.NoDaemon && os.Getenv(readyFDEnv) == "":
+		return daemonize(args)
+	}
+	ready := daemonReadyNotifier()
+	if err := runMaster(cfg, ready); err != nil {
+		ready.fail(err)
+		fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// runMaster opens everything, starts the workers and serves signals until
+// SIGTERM or SIGINT.
+func runMaster(cfg *config.Config, ready *readyNotifier) error {
+	log, err := newLogger(cfg.LogFacility, cfg.NoDaemon)
+	if err != nil {
+		return err
+	}
+	defer log.close()
+	m := &master{cfg: cfg, log: log}
+	if m.sandbox, err = planSandbox(cfg); err != nil {
+		return err
+	}
+	for _, n := range m.sandbox.notes {
+		log.printf("master", "sandbox: %s", n)
+	}
+
+	var dnsSockets []openSocket
+	if cfg.Port != 0 {
+		if m.plan, err = planListeners(cfg); err != nil {
+			return err
+		}
+		if dnsSockets, err = openDNSSockets(m.plan, cfg.Port); err != nil {
+			return err
+		}
+		defer closeSockets(dnsSockets)
+		for _, s := range dnsSockets {
+			log.audit("master", os.Getpid(), "socket-opened kind=%s address=%s pktinfo=%v", s.desc.GetKind(), s.desc.GetAddress(), s.desc.GetPktinfo())
+		}
+	}
+	pidFile := cfg.PidFile
+	if pidFile != "" {
+		if err := writePidFile(pidFile); err != nil {
+			return err
+		}
+		defer os.Remove(pidFile)
+	}
+
+	if cfg.Port != 0 {
+		if err := m.dns.load(cfg, m.plan, log); err != nil {
+			return err
+		}
+		for _, u := range m.dns.config.GetUpstreams() {
+			log.printf("master", "using nameserver %s (%s)", u.GetAddress(), u.GetSource())
+		}
+		m.sups = append(m.sups, newSupervisor(m, "dnsd", dnsSockets, m.dns.send))
+	} else {
+		log.printf("master", "DNS service disabled (port=0)")
+	}
+	if len(cfg.DHCPRanges) > 0 {
+		log.printf("master", "dhcp-range configured: dhcpd is started and confined, and answers nothing yet (DHCP is not implemented in this release)")
+		m.sups = append(m.sups, newSupervisor(m, "dhcpd", nil, nil))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range m.sups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(ctx)
+		}()
+	}
+	defer wg.Wait()
+
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(signals)
+
+	started := time.Now()
+	allReady := m.allReady(ctx)
+	for {
+		select {
+		case <-allReady:
+			allReady = nil
+			log.printf("master", "started, version %s cachesize %d, ready in %v", Version, cfg.CacheSize, time.Since(started).Round(time.Millisecond))
+			ready.ok()
+		case sig := <-signals:
+			switch sig {
+			case syscall.SIGHUP:
+				m.reload()
+			case syscall.SIGUSR1, syscall.SIGUSR2:
+				log.printf("master", "%v: not handled yet (statistics and log reopening come in a later release)", sig)
+			default:
+				log.printf("master", "exiting on receipt of %v", sig)
+				cancel()
+				return nil
+			}
+		}
+	}
+}
+
+// allReady is closed once every worker has been ready once.
+func (m *master) allReady(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		for _, s := range m.sups {
+			select {
+			case <-s.firstReady:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(done)
+	}()
+	return done
+}
+
+// reload does what dnsmasq's SIGHUP does to DNS: re-read hosts files and
+// resolv-file and hand dnsd the new generation (which also clears its
+// cache).
+func (m *master) reload() {
+	if m.cfg.Port == 0 {
+		return
+	}
+	if err := m.dns.load(m.cfg, m.plan, m.log); err != nil {
+		m.log.printf("master", "reload: %v (keeping the old data)", err)
+		return
+	}
+	for _, s := range m.sups {
+		if s.role != "dnsd" {
+			continue
+		}
+		if err := s.withReady(m.dns.send); err != nil {
+			m.log.printf("master", "reload: send to dnsd: %v", err)
+		}
+	}
+}
+
+// writePidFile writes the master's pid; dnsmasq writes it before dropping
+// privileges, and so do we.
+func writePidFile(path string) error {
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("pid-file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package masterd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/ipc"
+	"github.com/moatdns/moat/seccomp"
+)
+
+// WorkerArg, as argv[1], tells moatd it was started as a worker; argv[2]
+// names the role.
+const WorkerArg = "__worker"
+
+// maxWorkerFiles is each worker's RLIMIT_NOFILE: dnsd holds one socket per
+// upstream query in flight and one per TCP client.
+const maxWorkerFiles = 4096
+
+// sandboxPlan is how workers are confined on this machine, decided once at
+// start from who the master is.
+type sandboxPlan struct {
+	root     bool // the master is root: namespaces, chroot, uid switch
+	userNS   bool // not root: a user namespace gives the worker its chroot
+	uid, gid int
+	chroot   string
+	notes    []string // layers that cannot apply, logged once
+}
+
+// planSandbox decides the confinement and prepares the empty chroot
+// directory.
+func planSandbox(cfg *config.Config) (sandboxPlan, error) {
+	p := sandboxPlan{root: os.Geteuid() == 0}
+	runDir := cfg.RunDir
+	if runDir == "" {
+		runDir = "/run/moatd"
+		if !p.root {
+			runDir = filepath.Join(os.TempDir(), "moatd-"+strconv.Itoa(os.Geteuid()))
+		}
+	}
+	chroot, err := emptyDir(filepath.Join(runDir, "empty"))
+	if err != nil {
+		return p, err
+	}
+	p.chroot = chroot
+	if p.root {
+		p.uid, p.gid, err = lookupWorkerUser(cfg)
+		return p, err
+	}
+	p.userNS = userNamespacesWork()
+	if !p.userNS {
+		p.chroot = ""
+		p.notes = append(p.notes, "user namespaces unavailable: workers run without chroot and namespaces (no_new_privs and seccomp still apply)")
+	}
+	p.notes = append(p.notes, "not root: workers keep uid "+strconv.Itoa(os.Geteuid())+" (no per-role user)")
+	return p, nil
+}
+
+// lookupWorkerUser resolves user= and group= (dnsmasq's defaults: nobody,
+// and that user's primary group). Workers never run as root.
+func lookupWorkerUser(cfg *config.Config) (uid, gid int, err error) {
+	name := cfg.User
+	if name == "" {
+		name = config.DefaultUser
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, 0, fmt.Errorf("user %s: %w", name, err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if cfg.Group != "" {
+		g, err := user.LookupGroup(cfg.Group)
+		if err != nil {
+			return 0, 0, fmt.Errorf("group %s: %w", cfg.Group, err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if uid == 0 || gid == 0 {
+		return 0, 0, fmt.Errorf("user %s: workers must not run as root or group 0", name)
+	}
+	return uid, gid, nil
+}
+
+// emptyDir makes sure dir exists, is a real directory we own, and is empty:
+// it becomes every worker's root directory.
+func emptyDir(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("chroot directory: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("chroot directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("chroot directory %s: must be a directory owned by uid %d and not group/world-writable", dir, os.Geteuid())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("chroot directory: %w", err)
+	}
+	if len(entries) != 0 {
+		return "", fmt.Errorf("chroot directory %s: not empty", dir)
+	}
+	return dir, nil
+}
+
+// userNamespacesWork tries what the worker start will do: a child in a new
+// user namespace.
+func userNamespacesWork() bool {
+	cmd := exec.Command("/proc/self/exe", WorkerArg, "probe-userns")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+	cmd.Env = []string{}
+	// The child is started only to see that clone succeeds; the role table
+	// rejects the role and it exits at once.
+	if err := cmd.Start(); err != nil {
+		return false
+	}
+	_ = cmd.Wait()
+	return true
+}
+
+// worker is one running worker process.
+type worker struct {
+	role string
+	cmd  *exec.Cmd
+	conn *ipc.Conn
+	pid  int
+}
+
+// spawn starts role as a confined worker process: descriptor 3 is its end
+// of a fresh socketpair, its stderr is a pipe into the master's log, its
+// environment is empty, and it dies with the master.
+func (m *master) spawn(role string) (*worker, error) {
+	masterEnd, workerEnd, err := ipc.Pair()
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	defer workerEnd.Close()
+	spec := seccomp.Spec{Role: role, Chroot: m.sandbox.chroot, MaxFiles: maxWorkerFiles}
+	if m.sandbox.root {
+		spec.SwitchUser, spec.UID, spec.GID = true, m.sandbox.uid, m.sandbox.gid
+	}
+	cmd := exec.Command("/proc/self/exe", append([]string{WorkerArg, role}, spec.Args()...)...)
+	cmd.Args[0] = "moatd-" + role
+	cmd.Env = []string{}
+	cmd.ExtraFiles = []*os.File{workerEnd}
+	logw, err := m.log.workerPipe(role)
+	if err != nil {
+		masterEnd.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logw.w, logw.w
+	cmd.SysProcAttr = m.sandbox.sysProcAttr(role)
+	if err := cmd.Start(); err != nil {
+		masterEnd.Close()
+		logw.w.Close()
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	logw.pid.Store(int64(cmd.Process.Pid))
+	logw.w.Close()
+	w := &worker{role: role, cmd: cmd, conn: ipc.NewConn(masterEnd), pid: cmd.Process.Pid}
+	m.log.audit("master", os.Getpid(), "spawned %s pid=%d uid=%d chroot=%q", role, w.pid, spec.UID, spec.Chroot)
+	return w, nil
+}
+
+// sysProcAttr gives each worker fresh mount, IPC, UTS and PID namespaces
+// (and dhcpd, which creates no sockets, an empty network namespace), or a
+// user namespace holding just what the worker needs to confine itself when
+// the master is not root.
+func (p sandboxPlan) sysProcAttr(role string) *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWPID)
+	if role == "dhcpd" {
+		flags |= unix.CLONE_NEWNET
+	}
+	switch {
+	case p.root:
+		attr.Cloneflags = flags
+	case p.userNS:
+		uid, gid := os.Geteuid(), os.Getegid()
+		attr.Cloneflags = flags | unix.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+		// Inside its own user namespace only: enough to chroot and to
+		// empty the bounding set, which Confine then drops for good.
+		attr.AmbientCaps = []uintptr{unix.CAP_SYS_CHROOT, unix.CAP_SETPCAP}
+	}
+	return attr
+}
+
+// exitReason describes how a worker ended, naming seccomp kills.
+func exitReason(err error) string {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		if err == nil {
+			return "exited with status 0"
+		}
+		return err.Error()
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS:
+		return "killed by seccomp (SIGSYS)"
+	case ok && ws.Signaled():
+		return "killed by signal " + ws.Signal().String()
+	case ok:
+		return "exited with status " + strconv.Itoa(ws.ExitStatus())
+	}
+	return err.Error()
+}

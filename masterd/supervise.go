@@ -1,0 +1,204 @@
+package masterd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// Restart backoff: the first restart is quick, so that a crashed dnsd
+// answers again within a couple of seconds; a worker that keeps dying waits
+// longer each time, up to maxBackoff; a worker that ran healthyRun resets it.
+const (
+	minBackoff   = 100 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+	healthyRun   = 30 * time.Second
+	startTimeout = 10 * time.Second // spawn to Ready
+	stopTimeout  = 2 * time.Second  // Shutdown to exit, then SIGKILL
+)
+
+// supervisor keeps one role running: it starts the worker, hands it the
+// same sockets every time, configures it, checks its Ready, and restarts it
+// with backoff when it exits, crashes or breaks the protocol.
+type supervisor struct {
+	m         *master
+	role      string
+	sockets   []openSocket
+	configure func(*ipc.Conn) error // role-specific messages after the SocketSet
+
+	mu       sync.Mutex
+	current  *worker // the ready worker, nil while none is
+	restarts int
+
+	readyOnce  sync.Once
+	firstReady chan struct{}
+}
+
+func newSupervisor(m *master, role string, sockets []openSocket, configure func(*ipc.Conn) error) *supervisor {
+	return &supervisor{m: m, role: role, sockets: sockets, configure: configure, firstReady: make(chan struct{})}
+}
+
+// run supervises until ctx is cancelled, then stops the worker.
+func (s *supervisor) run(ctx context.Context) {
+	delay := minBackoff
+	for {
+		began := time.Now()
+		w, err := s.m.spawn(s.role)
+		if err != nil {
+			s.m.log.printf("master", "%s: %v", s.role, err)
+		} else {
+			why := s.serve(ctx, w)
+			status := s.stop(w)
+			if ctx.Err() != nil {
+				s.m.log.printf("master", "%s[%d] stopped: %s", s.role, w.pid, status)
+				return
+			}
+			s.m.log.audit("master", os.Getpid(), "worker-exit role=%s pid=%d reason=%q status=%q", s.role, w.pid, why, status)
+		}
+		if time.Since(began) >= healthyRun {
+			delay = minBackoff
+		}
+		s.m.log.printf("master", "restarting %s in %v", s.role, delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxBackoff)
+		s.mu.Lock()
+		s.restarts++
+		s.mu.Unlock()
+	}
+}
+
+// serve takes a freshly spawned worker through handshake, sockets,
+// configuration and Ready, then reads its messages until it goes away or
+// breaks the protocol. It returns why the worker's run ended.
+func (s *supervisor) serve(ctx context.Context, w *worker) string {
+	// A worker that does not reach Ready in time is killed; the kill also
+	// unblocks the Recv below with EOF.
+	startTimer := time.AfterFunc(startTimeout, func() { _ = w.cmd.Process.Kill() })
+	defer startTimer.Stop()
+	stopWatch := context.AfterFunc(ctx, func() {
+		_ = w.conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "master stopping"}}})
+	})
+	defer stopWatch()
+
+	if err := s.start(w); err != nil {
+		return err.Error()
+	}
+	startTimer.Stop()
+	s.mu.Lock()
+	s.current = w
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.current = nil
+		s.mu.Unlock()
+	}()
+	s.readyOnce.Do(func() { close(s.firstReady) })
+
+	for {
+		m, fds, err := w.conn.Recv()
+		closeFDs(fds)
+		switch {
+		case errors.Is(err, io.EOF):
+			return "closed its IPC connection"
+		case err != nil:
+			return s.violation(w, fmt.Sprintf("unreadable message: %v", err))
+		default:
+			// dnsd and dhcpd send nothing after Ready yet: anything is a
+			// protocol violation.
+			return s.violation(w, fmt.Sprintf("unexpected %T after Ready", m.GetMsg()))
+		}
+	}
+}
+
+// start runs the handshake and configuration of a new worker and validates
+// its Ready.
+func (s *supervisor) start(w *worker) error {
+	if _, err := w.conn.Handshake(s.role); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	set := &ipcpb.SocketSet{}
+	fds := make([]int, 0, len(s.sockets))
+	for _, sock := range s.sockets {
+		set.Sockets = append(set.Sockets, sock.desc)
+		fds = append(fds, int(sock.file.Fd()))
+	}
+	if err := w.conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_SocketSet{SocketSet: set}}, fds...); err != nil {
+		return fmt.Errorf("send sockets: %w", err)
+	}
+	if s.configure != nil {
+		if err := s.configure(w.conn); err != nil {
+			return err
+		}
+	}
+	m, fds, err := w.conn.Recv()
+	closeFDs(fds)
+	if err != nil {
+		return fmt.Errorf("waiting for Ready: %w", err)
+	}
+	ready := m.GetReady()
+	if ready == nil {
+		return s.violationErr(w, fmt.Sprintf("expected Ready, got %T", m.GetMsg()))
+	}
+	if err := s.m.sandbox.verify(w.pid, ready.GetSandbox()); err != nil {
+		return s.violationErr(w, "sandbox not in force: "+err.Error())
+	}
+	s.m.log.printf("master", "%s[%d] ready: %s", s.role, w.pid, describeSandbox(ready.GetSandbox()))
+	return nil
+}
+
+// violation kills a worker that broke the protocol: the master trusts no
+// worker to recover from a confused state.
+func (s *supervisor) violation(w *worker, what string) string {
+	s.m.log.audit("master", os.Getpid(), "protocol-violation role=%s pid=%d what=%q", s.role, w.pid, what)
+	_ = w.cmd.Process.Kill()
+	return "protocol violation: " + what
+}
+
+func (s *supervisor) violationErr(w *worker, what string) error {
+	return errors.New(s.violation(w, what))
+}
+
+// stop ends a worker's process: it gets stopTimeout to exit after Shutdown
+// or EOF, then SIGKILL. It returns how the process ended.
+func (s *supervisor) stop(w *worker) string {
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(stopTimeout):
+		_ = w.cmd.Process.Kill()
+		err = <-done
+	}
+	_ = w.conn.Close()
+	return exitReason(err)
+}
+
+// withReady runs f on the ready worker's connection, if there is one. A
+// worker that is not ready gets the current data when it next starts.
+func (s *supervisor) withReady(f func(*ipc.Conn) error) error {
+	s.mu.Lock()
+	w := s.current
+	s.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return f(w.conn)
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = os.NewFile(uintptr(fd), "").Close()
+	}
+}

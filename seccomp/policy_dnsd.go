@@ -1,0 +1,89 @@
+package seccomp
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// dnsdPromises is the DNS worker's allow-list. Besides the common promises
+// it makes its own upstream sockets (UDP and TCP over IPv4/IPv6 only),
+// accepts on the TCP listeners the master gave it, attaches the socket
+// filter the master loaded, and updates that filter's maps.
+var dnsdPromises = []Promise{
+	promiseRuntime,
+	promiseStdio,
+	promiseNoFiles,
+	promiseIPC,
+	promiseSockIO,
+	promiseDNSInet,
+	promiseDNSSockopts,
+	promiseBPFMaps,
+}
+
+// sockTypeFlags are the flags Go (and anyone) may or into socket(2)'s type.
+const sockTypeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
+var promiseDNSInet = Promise{
+	Name: "inet",
+	Why:  "fresh UDP/TCP client sockets to upstream servers; accept on inherited listeners",
+	Rules: []Rule{
+		// Multipath TCP is refused gently: Go falls back to plain TCP when
+		// socket(..., IPPROTO_MPTCP) fails.
+		fail("socket", syscall.EPROTONOSUPPORT,
+			argIn(0, "AF_INET, AF_INET6", unix.AF_INET, unix.AF_INET6),
+			argIn(2, "IPPROTO_MPTCP", unix.IPPROTO_MPTCP)),
+		allow("socket",
+			argIn(0, "AF_INET, AF_INET6", unix.AF_INET, unix.AF_INET6),
+			argMaskedIn(1, ^uint64(sockTypeFlags), "SOCK_DGRAM, SOCK_STREAM (| SOCK_NONBLOCK | SOCK_CLOEXEC)",
+				unix.SOCK_DGRAM, unix.SOCK_STREAM),
+			argIn(2, "0, IPPROTO_TCP, IPPROTO_UDP", 0, unix.IPPROTO_TCP, unix.IPPROTO_UDP)),
+		allow("connect"),
+		allow("bind"),
+		// Listening sockets come from the master; listen(2) is not allowed.
+		allow("accept4"),
+	},
+}
+
+// promiseDNSSockopts lists the options Go's net package sets on the sockets
+// dnsd makes or inherits (IPV6_V6ONLY, SO_BROADCAST on UDP; TCP_NODELAY and
+// keep-alives on TCP), the control-message options for replying from the
+// address that was asked (IP_PKTINFO, IPV6_RECVPKTINFO), path-MTU control
+// against fragmentation attacks, buffer sizes, and the upstream reply
+// filter (SO_ATTACH_BPF, or SO_ATTACH_FILTER for classic BPF).
+var promiseDNSSockopts = Promise{
+	Name: "dnsopts",
+	Why:  "socket options for upstream sockets and reply-address control messages",
+	Rules: sockopts("setsockopt",
+		sockLevel{"SOL_SOCKET", unix.SOL_SOCKET, []named{
+			{"SO_BROADCAST", unix.SO_BROADCAST}, {"SO_KEEPALIVE", unix.SO_KEEPALIVE},
+			{"SO_LINGER", unix.SO_LINGER},
+			{"SO_RCVBUF", unix.SO_RCVBUF}, {"SO_SNDBUF", unix.SO_SNDBUF},
+			{"SO_ATTACH_FILTER", unix.SO_ATTACH_FILTER}, {"SO_ATTACH_BPF", unix.SO_ATTACH_BPF},
+			{"SO_DETACH_FILTER", unix.SO_DETACH_FILTER},
+		}},
+		sockLevel{"IPPROTO_IP", unix.IPPROTO_IP, []named{
+			{"IP_PKTINFO", unix.IP_PKTINFO}, {"IP_MTU_DISCOVER", unix.IP_MTU_DISCOVER},
+		}},
+		sockLevel{"IPPROTO_IPV6", unix.IPPROTO_IPV6, []named{
+			{"IPV6_V6ONLY", unix.IPV6_V6ONLY}, {"IPV6_RECVPKTINFO", unix.IPV6_RECVPKTINFO},
+			{"IPV6_MTU_DISCOVER", unix.IPV6_MTU_DISCOVER},
+		}},
+		sockLevel{"IPPROTO_TCP", unix.IPPROTO_TCP, []named{
+			{"TCP_NODELAY", unix.TCP_NODELAY}, {"TCP_KEEPIDLE", unix.TCP_KEEPIDLE},
+			{"TCP_KEEPINTVL", unix.TCP_KEEPINTVL}, {"TCP_KEEPCNT", unix.TCP_KEEPCNT},
+		}},
+	),
+}
+
+// promiseBPFMaps lets dnsd record expected transaction IDs in the maps of
+// the filter the master loaded (map access through a descriptor needs no
+// privilege). Loading programs or creating maps is not allowed.
+var promiseBPFMaps = Promise{
+	Name: "bpfmap",
+	Why:  "lookup/update/delete in eBPF maps received from the master",
+	Rules: []Rule{
+		allow("bpf", argIn(0, "BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_OBJ_GET_INFO_BY_FD",
+			unix.BPF_MAP_LOOKUP_ELEM, unix.BPF_MAP_UPDATE_ELEM, unix.BPF_MAP_DELETE_ELEM, unix.BPF_OBJ_GET_INFO_BY_FD)),
+	},
+}
