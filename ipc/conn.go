@@ -30,7 +30,9 @@ type Conn struct {
 	setupErr error
 	closed   atomic.Bool
 
-	sendMu   sync.Mutex // one sendmsg at a time, so datagrams never interleave oddly with fds
+	// sendMu serializes sendmsg calls. The poller's write lock does too, but
+	// Send's concurrency guarantee should not rest on runtime internals.
+	sendMu   sync.Mutex
 	streamMu sync.Mutex // one table stream at a time, so items of two streams never interleave
 
 	// Receive buffers, reused: Recv has a single caller at a time and

@@ -24,7 +24,7 @@ func daemonize(args []string) int {
 		fmt.Fprintf(os.Stderr, "moatd: daemonize: %v\n", err)
 		return 1
 	}
-	cmd := exec.Command("/proc/self/exe", append(args, "--keep-in-foreground")...)
+	cmd := exec.Command(selfExe, append(args, "--keep-in-foreground")...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

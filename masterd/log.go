@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -100,42 +99,54 @@ func (l *logger) line(role string, pid int, msg string) {
 	}
 }
 
-// workerLog is the pipe a worker's stderr goes into. The pid is set once the
-// process started; lines read before that say pid 0.
+// workerLog is the pipe a worker's stderr goes into.
 type workerLog struct {
-	w   *os.File
-	pid atomic.Int64
+	l    *logger
+	role string
+	r, w *os.File
 }
 
-// workerPipe returns a pipe whose lines are logged for role.
+// workerPipe returns a pipe whose lines will be logged for role once
+// follow is called with the worker's pid.
 func (l *logger) workerPipe(role string) (*workerLog, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("log pipe for %s: %w", role, err)
 	}
-	wl := &workerLog{w: w}
+	return &workerLog{l: l, role: role, r: r, w: w}, nil
+}
+
+// follow closes the master's copy of the write end and logs every line the
+// worker writes until it exits. Over-long lines are cut, never buffered
+// without bound.
+func (wl *workerLog) follow(pid int) {
+	_ = wl.w.Close()
 	go func() {
-		defer r.Close()
-		br := bufio.NewReaderSize(r, maxLogLine)
+		defer wl.r.Close()
+		br := bufio.NewReaderSize(wl.r, maxLogLine)
 		for {
 			line, err := br.ReadSlice('\n')
 			if errors.Is(err, bufio.ErrBufferFull) {
-				// An over-long line: log its start, skip the rest.
-				l.line(role, int(wl.pid.Load()), string(line)+" [line cut]")
+				wl.l.line(wl.role, pid, string(line)+" [line cut]")
 				for errors.Is(err, bufio.ErrBufferFull) {
 					_, err = br.ReadSlice('\n')
 				}
 				continue
 			}
 			if len(line) > 0 {
-				l.line(role, int(wl.pid.Load()), string(line))
+				wl.l.line(wl.role, pid, string(line))
 			}
 			if err != nil {
 				return
 			}
 		}
 	}()
-	return wl, nil
+}
+
+// abandon closes both ends when the worker never started.
+func (wl *workerLog) abandon() {
+	_ = wl.r.Close()
+	_ = wl.w.Close()
 }
 
 func (l *logger) close() {

@@ -31,6 +31,7 @@ type master struct {
 	plan    listenPlan
 	dns     dnsData
 	sups    []*supervisor
+	exe     string // worker binary; "" = selfExe (tests set it)
 }
 
 // Run is the master's main; it returns the process exit code.

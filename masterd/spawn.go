@@ -55,10 +55,12 @@ func planSandbox(cfg *config.Config) (sandboxPlan, error) {
 		p.uid, p.gid, err = lookupWorkerUser(cfg)
 		return p, err
 	}
+	// Without root, only a user namespace lets a worker chroot and empty
+	// its capability bounding set; the sandbox is not weakened to run
+	// without one.
 	p.userNS = userNamespacesWork()
 	if !p.userNS {
-		p.chroot = ""
-		p.notes = append(p.notes, "user namespaces unavailable: workers run without chroot and namespaces (no_new_privs and seccomp still apply)")
+		return p, fmt.Errorf("not root and user namespaces are unavailable (see user.max_user_namespaces): workers cannot be confined; run moatd as root")
 	}
 	p.notes = append(p.notes, "not root: workers keep uid "+strconv.Itoa(os.Geteuid())+" (no per-role user)")
 	return p, nil
@@ -117,7 +119,7 @@ func emptyDir(dir string) (string, error) {
 // userNamespacesWork tries what the worker start will do: a child in a new
 // user namespace.
 func userNamespacesWork() bool {
-	cmd := exec.Command("/proc/self/exe", WorkerArg, "probe-userns")
+	cmd := exec.Command(selfExe, WorkerArg, "probe-userns")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
 	cmd.Env = []string{}
 	// The child is started only to see that clone succeeds; the role table
@@ -127,6 +129,17 @@ func userNamespacesWork() bool {
 	}
 	_ = cmd.Wait()
 	return true
+}
+
+// selfExe is the binary workers are started from: this very binary, even
+// if the file on disk was replaced by an upgrade since.
+const selfExe = "/proc/self/exe"
+
+func (m *master) workerExe() string {
+	if m.exe != "" {
+		return m.exe
+	}
+	return selfExe
 }
 
 // worker is one running worker process.
@@ -150,7 +163,7 @@ func (m *master) spawn(role string) (*worker, error) {
 	if m.sandbox.root {
 		spec.SwitchUser, spec.UID, spec.GID = true, m.sandbox.uid, m.sandbox.gid
 	}
-	cmd := exec.Command("/proc/self/exe", append([]string{WorkerArg, role}, spec.Args()...)...)
+	cmd := exec.Command(m.workerExe(), append([]string{WorkerArg, role}, spec.Args()...)...)
 	cmd.Args[0] = "moatd-" + role
 	cmd.Env = []string{}
 	cmd.ExtraFiles = []*os.File{workerEnd}
@@ -163,13 +176,16 @@ func (m *master) spawn(role string) (*worker, error) {
 	cmd.SysProcAttr = m.sandbox.sysProcAttr(role)
 	if err := cmd.Start(); err != nil {
 		masterEnd.Close()
-		logw.w.Close()
+		logw.abandon()
 		return nil, fmt.Errorf("start %s: %w", role, err)
 	}
-	logw.pid.Store(int64(cmd.Process.Pid))
-	logw.w.Close()
+	logw.follow(cmd.Process.Pid)
 	w := &worker{role: role, cmd: cmd, conn: ipc.NewConn(masterEnd), pid: cmd.Process.Pid}
-	m.log.audit("master", os.Getpid(), "spawned %s pid=%d uid=%d chroot=%q", role, w.pid, spec.UID, spec.Chroot)
+	uid := os.Geteuid()
+	if spec.SwitchUser {
+		uid = spec.UID
+	}
+	m.log.audit("master", os.Getpid(), "spawned %s pid=%d uid=%d chroot=%q", role, w.pid, uid, spec.Chroot)
 	return w, nil
 }
 

@@ -7,7 +7,7 @@ GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-5s}
 status=0
 while read -r file; do
-  pkg=./$(dirname "$file")
+  pkg=$(dirname "$file")
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     printf -- '-- %s %s (%s)\n' "$pkg" "$target" "$FUZZTIME"
     if ! out=$("$GO" test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1); then

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -281,4 +282,46 @@ func TestSIGHUPRereadsHosts(t *testing.T) {
 	waitFor(t, 5*time.Second, "added.test after SIGHUP", func() bool {
 		return strings.TrimSpace(n.dig("@127.0.0.1", "+short", "added.test")) == "192.0.2.77"
 	})
+}
+
+// TestDaemonizesByDefault: without keep-in-foreground or no-daemon moatd
+// forks into the background as dnsmasq does, and the command returns only
+// once the daemon serves.
+func TestDaemonizesByDefault(t *testing.T) {
+	n := newNetns(t)
+	startUpstream(t, n, "127.0.0.2")
+	dir := t.TempDir()
+	conf := strings.ReplaceAll(baseConf, "%DIR%", dir) + "log-facility=" + dir + "/moatd.log\n"
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(testHosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "moatd.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.command(moatdBin, "-C", filepath.Join(dir, "moatd.conf")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("moatd (daemon): %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "moatd.pid"))
+	if err != nil {
+		t.Fatalf("no pid-file after the daemon reported ready: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("pid-file %q: %v", data, err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		waitFor(t, 5*time.Second, "daemon exit", func() bool { return !alive(pid) })
+	})
+	if got := strings.TrimSpace(n.dig("@127.0.0.1", "+short", "myhost.test")); got != "192.0.2.10" {
+		t.Errorf("daemon answers %q, want 192.0.2.10", got)
+	}
+	if sid, _ := syscall.Getpgid(pid); sid != pid {
+		t.Errorf("daemon pid %d is not a session/group leader (pgid %d)", pid, sid)
+	}
+	logData, _ := os.ReadFile(filepath.Join(dir, "moatd.log"))
+	if !strings.Contains(string(logData), "started, version") {
+		t.Errorf("log-facility file has no start line:\n%s", logData)
+	}
 }

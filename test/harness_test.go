@@ -28,6 +28,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// The unprivileged-mode test runs the binary as nobody.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	moatdBin = filepath.Join(dir, "moatd")
 	build := exec.Command("go", "build", "-trimpath", "-o", moatdBin, "../cmd/moatd")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -1,0 +1,5 @@
+//go:build cgo
+
+package masterd
+
+const cgoEnabled = true
