@@ -8,23 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/internal/testutil"
 )
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("supervisor tests start confined workers and need root; CI is root")
-	}
-	t.Skip("needs root to confine worker processes; runs in CI")
-}
 
 // workerBinary returns the binary the master under test starts workers
 // from: this test binary, or, when it was built with cgo (the race
@@ -44,29 +33,11 @@ func workerBinary(t *testing.T) string {
 	return bin
 }
 
-// lockedBuffer is a log destination tests can read while workers write.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSupervisorRestartsProtocolBreaker: a worker that breaks the protocol
 // after Ready is killed and restarted, and the new worker gets the very
 // same socket.
 func TestSupervisorRestartsProtocolBreaker(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t, "workers confine themselves: chroot, uid switch")
 	sock, err := openUDP(netip.MustParseAddrPort("127.0.0.1:0"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +52,7 @@ func TestSupervisorRestartsProtocolBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logBuf := &lockedBuffer{}
+	logBuf := &testutil.SyncBuffer{}
 	m := &master{cfg: &config.Config{RunDir: t.TempDir()}, log: &logger{w: logBuf, pid: os.Getpid()}}
 	if m.sandbox, err = planSandbox(m.cfg); err != nil {
 		t.Fatal(err)

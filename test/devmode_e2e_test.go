@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 // TestUnprivilegedDevelopmentMode runs moatd the way `make run` does for
@@ -38,7 +40,7 @@ func TestUnprivilegedDevelopmentMode(t *testing.T) {
 		t.Errorf("workers of an unprivileged master have no chroot:\n%s", out)
 	}
 
-	m := &moatd{cmd: n.command("setpriv", append(asNobody, "--conf-file="+conf, "--no-daemon")...), out: &syncBuffer{}, exited: make(chan struct{}), started: time.Now()}
+	m := &moatd{cmd: n.command("setpriv", append(asNobody, "--conf-file="+conf, "--no-daemon")...), out: &testutil.SyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 // moatdBin is the binary under test, built once by TestMain.
@@ -45,19 +46,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireRoot skips outside CI when the test cannot create namespaces; in
-// CI (root) it never skips.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("end-to-end tests need root (network namespaces) and CI must run them")
-	}
-	t.Skip("needs root to create network namespaces and drop to a worker user; runs in CI")
-}
-
 var nsCounter atomic.Int64
 
 // netns is a network namespace with its loopback up, removed (with every
@@ -68,7 +56,7 @@ type netns struct {
 
 func newNetns(t *testing.T) *netns {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t, "network namespaces, worker uid switch")
 	n := &netns{name: fmt.Sprintf("moat-e2e-%d-%d", os.Getpid(), nsCounter.Add(1))}
 	run(t, "ip", "netns", "add", n.name)
 	t.Cleanup(func() {
@@ -100,24 +88,6 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// syncBuffer collects a process's output for assertions while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startUpstream runs dnsmasq, the reference implementation, as the
 // upstream server at addr, port 53, inside the namespace, answering
 // forwarded.test and its subdomains.
@@ -132,7 +102,7 @@ func startUpstreamPort(t *testing.T, n *netns, addr, port string) {
 		"--listen-address="+addr, "--bind-interfaces", "--no-resolv", "--no-hosts",
 		"--conf-file=/dev/null", "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
 		"--address=/forwarded.test/192.0.2.55", "--txt-record=txt.forwarded.test,upstream")
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start dnsmasq: %v", err)
@@ -149,7 +119,7 @@ func startUpstreamPort(t *testing.T, n *netns, addr, port string) {
 // moatd is a running master under test.
 type moatd struct {
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *testutil.SyncBuffer
 	dir     string
 	started time.Time
 	exited  chan struct{}
@@ -172,7 +142,7 @@ func startMoatd(t *testing.T, n *netns, conf string, files map[string]string, ex
 		t.Fatal(err)
 	}
 	args := append([]string{"--conf-file=" + confPath, "--keep-in-foreground", "--log-facility=-"}, extraArgs...)
-	m := &moatd{cmd: n.command(moatdBin, args...), out: &syncBuffer{}, dir: dir, exited: make(chan struct{})}
+	m := &moatd{cmd: n.command(moatdBin, args...), out: &testutil.SyncBuffer{}, dir: dir, exited: make(chan struct{})}
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 	m.started = time.Now()
 	if err := m.cmd.Start(); err != nil {
