@@ -15,10 +15,10 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 # dnsmasq as the reference peer, protoc for `make proto`, ip for network
 # namespaces.
 # gcc and libc6-dev: the race detector needs cgo.
-APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev
+APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev dnsperf
 FUZZTIME   ?= 5s
 
-.PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench proto clean
+.PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench bench-dns proto clean
 
 all: build
 
@@ -84,6 +84,18 @@ fuzz:
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+	@$(MAKE) --no-print-directory bench-dns
+
+# moatd against dnsmasq with dnsperf (docs/performance.md): the servers on
+# CPU 0, dnsperf and the benchmark upstream on CPU 1, loopback only.
+# make bench-dns BENCH_DURATION=10s BENCH_RUNS=3 BENCH_FLAGS='-sets hot,cold'
+BENCH_DURATION ?= 10s
+BENCH_RUNS     ?= 3
+BENCH_FLAGS    ?=
+bench-dns: apt-deps build
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/bench-upstream ./bench/upstream
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/dnsbench ./bench/dnsbench
+	$(BIN)/dnsbench -moatd $(MOATD) -upstream $(BIN)/bench-upstream -duration $(BENCH_DURATION) -runs $(BENCH_RUNS) $(BENCH_FLAGS)
 
 proto: go-tools
 	PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative ipc/proto/*.proto

@@ -81,7 +81,7 @@ func TestLocalDomain(t *testing.T) {
 		{"bar.lan.", dns.TypeMX, dns.RcodeSuccess, 0, false},
 		{"nope.lan.", dns.TypeA, dns.RcodeNameError, 0, false},
 		{"deep.nope.LAN.", dns.TypeTXT, dns.RcodeNameError, 0, false},
-		{"lan.", dns.TypeSOA, dns.RcodeNameError, 0, false},
+		{"lan.", dns.TypeSOA, dns.RcodeSuccess, 0, false}, // NODATA: bar.lan is below it, as dnsmasq 2.90 answers
 	}
 	for _, tt := range tests {
 		r := ask(t, d, newQuery(tt.qname, tt.qtype), "udp")

@@ -3,10 +3,7 @@ package dnsd
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 
-	"github.com/moatdns/moat/internal/hosts"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
 
@@ -20,20 +17,6 @@ const defaultEDNSPacketMax = 1232
 // any small network's needs).
 const maxCacheSize = 10_000_000
 
-// upstream is one server to forward to.
-type upstream struct {
-	addr netip.AddrPort
-	// label is how dnsmasq names the server in its log: "9.9.9.9", or
-	// "127.0.0.1#5353" when the port is not 53.
-	label string
-}
-
-// route is what the most specific matching domain says about a name.
-type route struct {
-	local   bool       // local=/dom/: answer from local data only
-	servers []upstream // server=/dom/ip, or the default servers
-}
-
 // runConfig is a validated DNSConfig in the form the query path reads. It
 // is immutable once built; a new configuration is a new runConfig.
 type runConfig struct {
@@ -46,6 +29,10 @@ type runConfig struct {
 	logQueries bool
 	localTTL   uint32
 	ednsMax    uint16
+	cache      cacheConfig    // area B: cache options, fast-path licence
+	filters    filterConfig   // area D: filters, client options, log format
+	local      localConfig    // area A: localise-queries, selfmx, localmx (local_config.go)
+	upstream   upstreamConfig // area C: servers by domain, wildcards, policy (upstream_routes.go)
 
 	allowedAddrs map[netip.Addr]struct{}
 	allowedIfs   map[uint32]struct{}
@@ -68,6 +55,17 @@ func newRunConfig(dc *ipcpb.DNSConfig) (*runConfig, error) {
 		return nil, fmt.Errorf("dns config: cache_size %d, at most %d", dc.GetCacheSize(), maxCacheSize)
 	}
 	c.cacheSize = int(dc.GetCacheSize())
+	cc, err := newCacheConfig(dc)
+	if err != nil {
+		return nil, err
+	}
+	c.cache = cc
+	if c.filters, err = newFilterConfig(dc); err != nil {
+		return nil, err
+	}
+	if c.local, err = newLocalConfig(dc); err != nil { // area A
+		return nil, err
+	}
 	switch m := dc.GetEdnsPacketMax(); {
 	case m == 0:
 		c.ednsMax = defaultEDNSPacketMax
@@ -78,35 +76,8 @@ func newRunConfig(dc *ipcpb.DNSConfig) (*runConfig, error) {
 	default:
 		c.ednsMax = uint16(m)
 	}
-	for i, u := range dc.GetUpstreams() {
-		ap, err := netip.ParseAddrPort(u.GetAddress())
-		if err != nil || ap.Port() == 0 || !ap.Addr().IsValid() {
-			return nil, fmt.Errorf("dns config: upstreams[%d]: address %q is not ip:port", i, u.GetAddress())
-		}
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		up := upstream{addr: ap, label: serverLabel(ap)}
-		if len(u.GetDomains()) == 0 {
-			c.defaults = append(c.defaults, up)
-			continue
-		}
-		for j, d := range u.GetDomains() {
-			key, err := domainKey(d)
-			if err != nil {
-				return nil, fmt.Errorf("dns config: upstreams[%d].domains[%d]: %w", i, j, err)
-			}
-			r := c.domains[key]
-			r.servers = append(r.servers, up)
-			c.domains[key] = r
-		}
-	}
-	// A domain that is both local and has servers is local: never forward
-	// what the configuration says is answered here.
-	for i, d := range dc.GetLocalDomains() {
-		key, err := domainKey(d)
-		if err != nil {
-			return nil, fmt.Errorf("dns config: local_domains[%d]: %w", i, err)
-		}
-		c.domains[key] = route{local: true}
+	if err := c.buildUpstreams(dc, nil, nil); err != nil { // area C (upstream_routes.go)
+		return nil, err
 	}
 	for i, a := range dc.GetAllowedAddresses() {
 		addr, err := netip.ParseAddr(a)
@@ -122,50 +93,6 @@ func newRunConfig(dc *ipcpb.DNSConfig) (*runConfig, error) {
 		c.excludedIfs[ix] = struct{}{}
 	}
 	return c, nil
-}
-
-// domainKey canonicalises a configured domain; "" (server=//ip, for
-// unqualified names) stays "".
-func domainKey(d string) (string, error) {
-	if d == "" {
-		return "", nil
-	}
-	key, ok := hosts.CanonicalName(d)
-	if !ok {
-		return "", fmt.Errorf("domain %q is not a valid name", d)
-	}
-	return key, nil
-}
-
-func serverLabel(ap netip.AddrPort) string {
-	if ap.Port() == 53 {
-		return ap.Addr().String()
-	}
-	return ap.Addr().String() + "#" + strconv.Itoa(int(ap.Port()))
-}
-
-// route finds the most specific domain rule for a lookup key (lower-case,
-// no trailing dot): the name itself, then each parent domain, then the
-// unqualified-name rule for single-label names, then the default servers.
-func (c *runConfig) route(key string) route {
-	if len(c.domains) > 0 && key != "" {
-		for s := key; ; {
-			if r, ok := c.domains[s]; ok {
-				return r
-			}
-			i := strings.IndexByte(s, '.')
-			if i < 0 {
-				break
-			}
-			s = s[i+1:]
-		}
-		if strings.IndexByte(key, '.') < 0 {
-			if r, ok := c.domains[""]; ok {
-				return r
-			}
-		}
-	}
-	return route{servers: c.defaults}
 }
 
 // allowedUDP decides, for a wildcard socket, whether a query that arrived

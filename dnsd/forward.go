@@ -2,20 +2,20 @@ package dnsd
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/miekg/dns"
 )
+
+// One try of a forwarded query: build the upstream query, send it to one
+// server over a fresh socket, accept only the reply that matches. The
+// policy that decides which servers to try is in upstream_flight.go and
+// upstream_select.go.
 
 var (
 	// errMismatch: a reply whose ID or question is not the query's. On
@@ -28,78 +28,7 @@ var (
 	errShortMessage = errors.New("message shorter than a DNS header")
 )
 
-// sourcePortAttempts bounds the random ports tried before the kernel picks.
-const sourcePortAttempts = 4
-
 var readBufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
-
-// forwardAndFinish forwards req and packs the reply for the client.
-func (s *Server) forwardAndFinish(ctx context.Context, req *request) []byte {
-	m := s.forward(ctx, req)
-	return s.finish(req, m)
-}
-
-// forward asks req's servers in order until one gives a usable answer,
-// within the overall budget, and returns the reply for the client: a new
-// message built from the parsed upstream answer (never the upstream's
-// bytes), or SERVFAIL. SERVFAIL and REFUSED from one server move on to the
-// next, as dnsmasq does for "broken servers"; if every server answers so,
-// the last of those answers is passed on.
-func (s *Server) forward(ctx context.Context, req *request) *dns.Msg {
-	ctx, cancel := context.WithTimeout(ctx, s.budget)
-	defer cancel()
-	cfg := req.st.cfg
-	var fallback *dns.Msg
-	for _, up := range req.servers {
-		if ctx.Err() != nil {
-			break
-		}
-		try := s.udpTry
-		if req.tcp {
-			try = s.tcpTry
-		}
-		tryCtx, tryCancel := context.WithTimeout(ctx, try)
-		if cfg.logQueries {
-			s.log.printf("forwarded %s to %s", logName(req.q.Name), up.label)
-		}
-		s.stats.forwarded.Add(1)
-		var reply *dns.Msg
-		var err error
-		if req.tcp {
-			reply, err = s.exchangeTCP(tryCtx, up, req)
-		} else {
-			reply, err = s.exchangeUDP(tryCtx, up, req)
-		}
-		tryCancel()
-		if err != nil {
-			s.stats.upstreamErrors.Add(1)
-			continue
-		}
-		if reply.Rcode == dns.RcodeServerFailure || reply.Rcode == dns.RcodeRefused {
-			fallback = reply
-			continue
-		}
-		m := s.clientReply(req, reply)
-		req.st.cache.Put(req.q, reply)
-		if cfg.logQueries {
-			s.log.logAnswer("reply", req.q, m)
-		}
-		return m
-	}
-	if fallback != nil {
-		m := s.clientReply(req, fallback)
-		if cfg.logQueries {
-			s.log.logAnswer("reply", req.q, m)
-		}
-		return m
-	}
-	s.stats.servfail.Add(1)
-	m := s.newReply(req, dns.RcodeServerFailure)
-	if cfg.logQueries {
-		s.log.logAnswer("reply", req.q, m)
-	}
-	return m
-}
 
 // clientReply rebuilds an upstream answer for the client: the client's ID
 // and question, the upstream's rcode, AA and TC bits and records (without
@@ -124,131 +53,123 @@ func withoutOPT(rrs []dns.RR) []dns.RR {
 	return out
 }
 
-// upstreamQuery builds the query dnsd sends: a fresh crypto-random ID, the
-// client's question and RD/CD bits, and EDNS0 with dnsd's UDP size.
-func upstreamQuery(req *request) (*dns.Msg, []byte, error) {
+// upstreamQuery packs the query dnsd sends, with ID 0 (each try sets its
+// own crypto-random ID): the client's question and RD/CD bits, and EDNS0
+// with dnsd's UDP size.
+func upstreamQuery(req *request) ([]byte, error) {
 	q := new(dns.Msg)
-	q.Id = randomID()
 	q.Opcode = dns.OpcodeQuery
 	q.RecursionDesired = req.msg.RecursionDesired
 	q.CheckingDisabled = req.msg.CheckingDisabled
 	q.Question = []dns.Question{req.q}
 	q.SetEdns0(req.st.cfg.ednsMax, false)
+	addClientOptions(q, req) // add-mac, add-subnet (filter_edns.go)
 	out, err := q.Pack()
 	if err != nil {
-		return nil, nil, fmt.Errorf("pack upstream query: %w", err)
+		return nil, fmt.Errorf("pack upstream query: %w", err)
 	}
-	return q, out, nil
+	return out, nil
+}
+
+// withID returns a copy of the packed query with its ID set.
+func withID(wire []byte, id uint16) []byte {
+	out := make([]byte, len(wire))
+	copy(out, wire)
+	binary.BigEndian.PutUint16(out, id)
+	return out
+}
+
+// sourcePort says which local port a UDP query to up leaves from: up's
+// own (@source#port), else query-port for a server without a source,
+// else -1 (a random port per query).
+func sourcePort(up *upstream, pol *upstreamPolicy) int {
+	switch {
+	case up.bind.port != 0:
+		return int(up.bind.port)
+	case up.bind.isZero() && pol.queryPort >= 0:
+		return pol.queryPort
+	}
+	return -1
 }
 
 // exchangeUDP sends the query from a fresh socket on a random port,
 // connected to the server, and waits for a reply that matches; replies
-// that do not match are counted and ignored until the deadline.
-func (s *Server) exchangeUDP(ctx context.Context, up upstream, req *request) (*dns.Msg, error) {
-	q, wire, err := upstreamQuery(req)
+// that do not match are counted and ignored until the deadline. A fixed
+// source port (query-port, @source#port) uses the shared socket of that
+// port instead.
+func (s *Server) exchangeUDP(ctx context.Context, up *upstream, req *request, wire []byte) (*dns.Msg, error) {
+	pol := &req.st.cfg.upstream.policy
+	if port := sourcePort(up, pol); port >= 0 {
+		return s.exchangeShared(ctx, up, req, wire, port)
+	}
+	id := randomID()
+	f, err := dialUDP(up, pol, -1)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialUpstreamUDP(up)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	stop := deadlineFromContext(ctx, conn)
+	defer f.Close()
+	stop := fileDeadline(ctx, f)
 	defer stop()
-	if _, err := conn.Write(wire); err != nil {
-		return nil, fmt.Errorf("send to %s: %w", up.label, err)
+	if _, err := f.Write(withID(wire, id)); err != nil {
+		return nil, &sendError{fmt.Errorf("send to %s: %w", up.label, err)}
 	}
 	bp := readBufPool.Get().(*[]byte)
 	defer readBufPool.Put(bp)
 	buf := *bp
 	for range maxUpstreamRead {
-		n, err := conn.Read(buf)
-		if err != nil {
-			return nil, fmt.Errorf("read from %s: %w", up.label, err)
-		}
-		reply, err := validateReply(buf[:n], q.Id, req.q)
-		switch {
-		case errors.Is(err, errMismatch):
-			s.stats.upstreamMismatch.Add(1)
-			continue
-		case err != nil:
+		n, err := f.Read(buf)
+		if errors.Is(err, io.EOF) { // an empty datagram
 			s.stats.upstreamBad.Add(1)
 			continue
 		}
-		return reply, nil
+		if err != nil {
+			return nil, fmt.Errorf("read from %s: %w", up.label, err)
+		}
+		if reply, ok := s.acceptReply(req, buf[:n], id); ok {
+			return reply, nil
+		}
 	}
 	return nil, fmt.Errorf("read from %s: %d unusable datagrams", up.label, maxUpstreamRead)
 }
 
-// deadlineFromContext applies ctx's deadline to conn and interrupts its
-// I/O when ctx is cancelled (server shutdown).
-func deadlineFromContext(ctx context.Context, conn net.Conn) (stop func() bool) {
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
+// acceptReply validates a datagram as the reply to the query with this
+// ID, counting what it rejects.
+func (s *Server) acceptReply(req *request, b []byte, id uint16) (*dns.Msg, bool) {
+	reply, err := validateReply(b, id, req.q)
+	switch {
+	case errors.Is(err, errMismatch):
+		s.stats.upstreamMismatch.Add(1)
+		return nil, false
+	case err != nil:
+		s.stats.upstreamBad.Add(1)
+		return nil, false
+	case s.ignoreReply(req, reply): // ignore-address: wait for another
+		return nil, false
 	}
-	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-}
-
-// dialUpstreamUDP opens a UDP socket bound to a crypto-random port in
-// 1024-65535 and connected to the server. A port in use is retried a few
-// times, then the kernel picks one.
-func dialUpstreamUDP(up upstream) (*net.UDPConn, error) {
-	network := "udp4"
-	if up.addr.Addr().Is6() {
-		network = "udp6"
-	}
-	raddr := net.UDPAddrFromAddrPort(up.addr)
-	var lastErr error
-	for attempt := 0; attempt <= sourcePortAttempts; attempt++ {
-		port := 0
-		if attempt < sourcePortAttempts {
-			port = randomPort()
-		}
-		conn, err := net.DialUDP(network, &net.UDPAddr{Port: port}, raddr)
-		if err == nil {
-			return conn, nil
-		}
-		lastErr = err
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			break
-		}
-	}
-	return nil, fmt.Errorf("open socket to %s: %w", up.label, lastErr)
+	return reply, true
 }
 
 // exchangeTCP forwards a query that arrived over TCP over a fresh TCP
-// connection. Plain TCP: MPTCP is switched off explicitly.
-func (s *Server) exchangeTCP(ctx context.Context, up upstream, req *request) (*dns.Msg, error) {
-	q, wire, err := upstreamQuery(req)
+// connection from the server's source address.
+func (s *Server) exchangeTCP(ctx context.Context, up *upstream, req *request, wire []byte) (*dns.Msg, error) {
+	id := randomID()
+	f, err := dialTCP(up, &req.st.cfg.upstream.policy)
 	if err != nil {
 		return nil, err
 	}
-	// One exchange per connection: no keepalive (which would cost four
-	// setsockopt calls per connection).
-	d := net.Dialer{KeepAlive: -1}
-	d.SetMultipathTCP(false)
-	network := "tcp4"
-	if up.addr.Addr().Is6() {
-		network = "tcp6"
-	}
-	conn, err := d.DialTCP(ctx, network, netip.AddrPort{}, up.addr)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", up.label, err)
-	}
-	defer conn.Close()
-	stop := deadlineFromContext(ctx, conn)
+	defer f.Close()
+	stop := fileDeadline(ctx, f)
 	defer stop()
-	if err := writeTCPMessage(conn, wire); err != nil {
+	if err := writeTCPMessage(f, withID(wire, id)); err != nil {
 		return nil, fmt.Errorf("send to %s: %w", up.label, err)
 	}
 	bp := readBufPool.Get().(*[]byte)
 	defer readBufPool.Put(bp)
-	msg, err := readTCPMessage(conn, *bp)
+	msg, err := readTCPMessage(f, *bp)
 	if err != nil {
 		return nil, fmt.Errorf("read from %s: %w", up.label, err)
 	}
-	reply, err := validateReply(msg, q.Id, req.q)
+	reply, err := validateReply(msg, id, req.q)
 	if err != nil {
 		if errors.Is(err, errMismatch) {
 			s.stats.upstreamMismatch.Add(1)
@@ -256,6 +177,9 @@ func (s *Server) exchangeTCP(ctx context.Context, up upstream, req *request) (*d
 			s.stats.upstreamBad.Add(1)
 		}
 		return nil, fmt.Errorf("reply from %s: %w", up.label, err)
+	}
+	if s.ignoreReply(req, reply) { // ignore-address: no other reply comes on TCP
+		return nil, fmt.Errorf("reply from %s: ignored (ignore-address)", up.label)
 	}
 	return reply, nil
 }
@@ -345,17 +269,4 @@ func readTCPMessage(r io.Reader, buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf[:n], nil
-}
-
-func randomID() uint16 {
-	var b [2]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux (getrandom)
-	return binary.BigEndian.Uint16(b[:])
-}
-
-// randomPort returns a crypto-random port in 1024-65535.
-func randomPort() int {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return 1024 + int(binary.BigEndian.Uint32(b[:])%(65536-1024))
 }

@@ -294,12 +294,21 @@ func TestCache(t *testing.T) {
 	if up.queries() != before || r.Question[0].Name != "A.EXAMPLE." {
 		t.Errorf("case-folded cache hit: %d new queries, question %q", up.queries()-before, r.Question[0].Name)
 	}
-	// A new configuration clears the cache.
+	// A new configuration keeps the cache; a new cache epoch (SIGHUP)
+	// clears it (area B: cache_stage_test.go has the details).
+	oldState := d.server.st.Load()
 	d.sendConfig(t, upstreamCfg(up.addr))
-	waitFor(t, "new config", func() bool { return d.server.st.Load().cache.Len() == 0 })
+	waitFor(t, "new config", func() bool { return d.server.st.Load() != oldState })
+	if d.server.st.Load().cache.Len() == 0 {
+		t.Errorf("a new configuration with the same cache epoch cleared the cache")
+	}
+	cfg := upstreamCfg(up.addr)
+	cfg.CacheEpoch = 1
+	d.sendConfig(t, cfg)
+	waitFor(t, "new epoch", func() bool { return d.server.st.Load().cache.Len() == 0 })
 	ask(t, d, newQuery("a.example.", dns.TypeA), "udp")
 	if up.queries() != before+1 {
-		t.Errorf("cache survived a new configuration")
+		t.Errorf("cache survived a new cache epoch")
 	}
 }
 

@@ -51,18 +51,8 @@ func (u *testUpstream) queries() int64 { return u.udp.Load() + u.tcp.Load() }
 // startUpstream starts a test upstream whose answers come from handler.
 func startUpstream(t testing.TB, handler func(w dns.ResponseWriter, r *dns.Msg)) *testUpstream {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := udpAndTCPOnOnePort(t)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
 	u := &testUpstream{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), handler: handler}
 	mux := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		if w.RemoteAddr().Network() == "tcp" {
@@ -147,18 +137,8 @@ func hostsEntries(t testing.TB, source, text string) []*ipcpb.HostEntry {
 // them as the master would pass them.
 func loopbackSockets(t testing.TB) []workerproc.Socket {
 	t.Helper()
-	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := udpAndTCPOnOnePort(t)
 	defer pc.Close()
-	port := pc.LocalAddr().(*net.UDPAddr).Port
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer ln.Close()
 	uf, err := pc.File()
 	if err != nil {
@@ -173,6 +153,31 @@ func loopbackSockets(t testing.TB) []workerproc.Socket {
 		{Desc: &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DNS_UDP, Address: pc.LocalAddr().String()}, File: uf},
 		{Desc: &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DNS_TCP, Address: ln.Addr().String()}, File: tf},
 	}
+}
+
+// udpAndTCPOnOnePort binds UDP and TCP on the same free 127.0.0.1 port.
+// The kernel picks a port free for UDP; TCP may hold it already, so a few
+// ports are tried.
+func udpAndTCPOnOnePort(t testing.TB) (*net.UDPConn, net.Listener) {
+	t.Helper()
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	var lastErr error
+	for range 20 {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)).String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+		lastErr = err
+	}
+	t.Fatalf("no port free for both UDP and TCP after 20 tries: %v", lastErr)
+	return nil, nil
 }
 
 // startDNSD runs Serve, sends cfg and the hosts table as the master does,

@@ -17,13 +17,16 @@ import (
 const logQueueLen = 4096
 
 // asyncLog writes lines to w from its own goroutine. printf never blocks:
-// when the queue is full the line is dropped and counted.
+// when the queue is full the line is dropped and counted, and the writer
+// reports the loss the way dnsmasq's log-async does ("overflow: N log
+// entries lost") once it catches up.
 type asyncLog struct {
-	ch      chan string
-	w       io.Writer
-	dropped atomic.Uint64
-	done    chan struct{}
-	once    sync.Once
+	ch       chan string
+	w        io.Writer
+	dropped  atomic.Uint64
+	reported uint64 // dropped lines already reported; writer goroutine only
+	done     chan struct{}
+	once     sync.Once
 }
 
 func newAsyncLog(w io.Writer) *asyncLog {
@@ -50,6 +53,10 @@ func (l *asyncLog) run() {
 				break more
 			}
 		}
+		if d := l.dropped.Load(); d > l.reported {
+			buf = fmt.Appendf(buf, "overflow: %d log entries lost\n", d-l.reported)
+			l.reported = d
+		}
 		_, _ = l.w.Write(buf)
 	}
 }
@@ -72,8 +79,12 @@ func (l *asyncLog) close() {
 	})
 }
 
-// The helpers below produce dnsmasq 2.90's log-queries lines (checked
-// against `dnsmasq -d -q --log-facility=-`).
+// The functions below produce dnsmasq 2.90's log-queries lines (checked
+// against `dnsmasq -d --log-queries[=extra] --log-facility=-`): one line
+// for the query, one per record of the answer. With log-queries=extra
+// every line of a query starts with its serial number and the client's
+// address and port: "7 192.0.2.1/40123 query[A] example.com from
+// 192.0.2.1".
 
 // logName is a name as dnsmasq logs it: no trailing dot, "." for the root.
 func logName(name string) string {
@@ -92,44 +103,122 @@ func logType(t uint16) string {
 
 func logClient(ap netip.AddrPort) string { return ap.Addr().Unmap().WithZone("").String() }
 
-// logQuery: "query[A] example.com from 127.0.0.1".
-func (l *asyncLog) logQuery(q dns.Question, client netip.AddrPort) {
-	l.printf("query[%s] %s from %s", logType(q.Qtype), logName(q.Name), logClient(client))
+// logPrefix is the log-queries=extra start of req's lines, "" otherwise.
+// The first line logged for a request gives it its serial number.
+func (s *Server) logPrefix(req *request) string {
+	if !req.st.cfg.filters.logExtra {
+		return ""
+	}
+	if req.filt.logID == 0 {
+		req.filt.logID = s.filt.logSerial.Add(1)
+	}
+	return strconv.FormatUint(uint64(req.filt.logID), 10) + " " + logClient(req.client) + "/" +
+		strconv.Itoa(int(req.client.Port())) + " "
 }
 
-// logAnswer logs an answer the way dnsmasq does, one line per record:
-// prefix is "reply", "cached" or "config"; negative answers are
-// "NXDOMAIN", "NODATA-IPv4", "NODATA-IPv6" or "NODATA".
-func (l *asyncLog) logAnswer(prefix string, q dns.Question, m *dns.Msg) {
+// logLine writes one line about req.
+func (s *Server) logLine(req *request, format string, args ...any) {
+	if p := s.logPrefix(req); p != "" {
+		s.log.printf("%s"+format, append([]any{p}, args...)...)
+		return
+	}
+	s.log.printf(format, args...)
+}
+
+// logQueryLine: "query[A] example.com from 127.0.0.1".
+func (s *Server) logQueryLine(req *request) {
+	s.logLine(req, "query[%s] %s from %s", logType(req.q.Qtype), logName(req.q.Name), logClient(req.client))
+}
+
+// logForwarded: "forwarded example.com to 192.0.2.1" ("#port" when it is
+// not 53).
+func (s *Server) logForwarded(req *request, up upstream) {
+	s.logLine(req, "forwarded %s to %s", logName(req.q.Name), up.label)
+}
+
+// logAnswerFor logs an answer the way dnsmasq does; source is "reply",
+// "cached", "cached-stale" or "config".
+func (s *Server) logAnswerFor(req *request, source string, m *dns.Msg) {
+	for _, line := range answerLines(source, req.q, m) {
+		s.logLine(req, "%s", line)
+	}
+}
+
+// answerLines are dnsmasq's lines for an answer to q:
+//
+//	NXDOMAIN           "reply www.example is NXDOMAIN"
+//	other errors       "reply error is SERVFAIL" (REFUSED, "not implemented", else the number)
+//	addresses          "reply www.example is 192.0.2.1", one line each
+//	TXT                one line per string
+//	PTR of an address  "reply 192.0.2.1 is host.example"
+//	other records      "reply www.example is <CNAME>", "<MX>", ...
+//	no data            "reply www.example is NODATA-IPv4" (-IPv6, or NODATA)
+//
+// Data is shown only for records of the type asked for; in the answer to
+// an ANY query every record is "<TYPE>". When a CNAME chain ends without
+// data, the NODATA line names its last target.
+func answerLines(source string, q dns.Question, m *dns.Msg) []string {
 	switch m.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
-		l.printf("%s %s is NXDOMAIN", prefix, logName(q.Name))
-		return
+		return []string{source + " " + logName(q.Name) + " is NXDOMAIN"}
 	default:
-		l.printf("%s error is %s", prefix, dns.RcodeToString[m.Rcode])
-		return
+		return []string{source + " error is " + rcodeWord(m.Rcode)}
 	}
-	logged := false
+	var out []string
+	line := func(name, what string) { out = append(out, source+" "+name+" is "+what) }
+	found := false
+	last := q.Name
 	for _, rr := range m.Answer {
 		h := rr.Header()
+		if h.Rrtype == dns.TypeCNAME {
+			line(logName(h.Name), "<CNAME>")
+			last = rr.(*dns.CNAME).Target
+			continue
+		}
+		if q.Qtype != dns.TypeANY && h.Rrtype == q.Qtype {
+			found = true
+		}
+		if q.Qtype == dns.TypeANY || h.Rrtype != q.Qtype {
+			line(logName(h.Name), "<"+logType(h.Rrtype)+">")
+			continue
+		}
 		switch rr := rr.(type) {
 		case *dns.A:
-			l.printf("%s %s is %s", prefix, logName(h.Name), rr.A)
+			line(logName(h.Name), rr.A.String())
 		case *dns.AAAA:
-			l.printf("%s %s is %s", prefix, logName(h.Name), rr.AAAA)
-		case *dns.PTR:
-			l.printf("%s %s is %s", prefix, reverseLogName(h.Name), logName(rr.Ptr))
+			line(logName(h.Name), rr.AAAA.String())
 		case *dns.TXT:
-			l.printf("%s %s is %s", prefix, logName(h.Name), strings.Join(rr.Txt, ""))
+			for _, t := range rr.Txt {
+				line(logName(h.Name), t)
+			}
+		case *dns.PTR:
+			if a, ok := parseReverseName(h.Name); ok {
+				line(a.String(), logName(rr.Ptr))
+			} else {
+				line(logName(rr.Ptr), "<PTR>")
+			}
 		default:
-			l.printf("%s %s is <%s>", prefix, logName(h.Name), logType(h.Rrtype))
+			line(logName(h.Name), "<"+logType(h.Rrtype)+">")
 		}
-		logged = true
 	}
-	if !logged {
-		l.printf("%s %s is %s", prefix, logName(q.Name), nodataWord(q.Qtype))
+	if len(m.Answer) == 0 || (!found && q.Qtype != dns.TypeANY && q.Qtype != dns.TypeCNAME && len(out) > 0 && last != q.Name) {
+		line(logName(last), nodataWord(q.Qtype))
 	}
+	return out
+}
+
+// rcodeWord is how dnsmasq names an error rcode in its log.
+func rcodeWord(rcode int) string {
+	switch rcode {
+	case dns.RcodeServerFailure:
+		return "SERVFAIL"
+	case dns.RcodeRefused:
+		return "REFUSED"
+	case dns.RcodeNotImplemented:
+		return "not implemented"
+	}
+	return strconv.Itoa(rcode)
 }
 
 func nodataWord(qtype uint16) string {
@@ -140,13 +229,4 @@ func nodataWord(qtype uint16) string {
 		return "NODATA-IPv6"
 	}
 	return "NODATA"
-}
-
-// reverseLogName shows a reverse name as the address it stands for, as
-// dnsmasq does ("reply 1.2.3.4 is a.example").
-func reverseLogName(name string) string {
-	if a, ok := parseReverseName(name); ok {
-		return a.String()
-	}
-	return logName(name)
 }

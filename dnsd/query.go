@@ -19,6 +19,8 @@ type request struct {
 	maxSize int  // largest reply the client takes
 	servers []upstream
 	st      *state
+	filt    reqFilter  // area D: log serial, EDE, client options
+	dst     netip.Addr // area A: local address the query was sent to, if known (localise-queries)
 }
 
 // handleLocal runs the part of the pipeline that needs no network: parse,
@@ -26,7 +28,16 @@ type request struct {
 // now, or a request that must be forwarded, or neither (drop). It never
 // keeps a reference to raw.
 func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp bool) ([]byte, *request) {
+	return s.handleLocalAt(st, raw, client, netip.Addr{}, tcp)
+}
+
+// handleLocalAt is handleLocal for a query sent to the local address dst
+// (invalid when not known), which localise-queries answers by (area A).
+func (s *Server) handleLocalAt(st *state, raw []byte, client netip.AddrPort, dst netip.Addr, tcp bool) ([]byte, *request) {
 	s.stats.queries.Add(1)
+	if !s.clientAllowed(st, client) { // local-service (filter_query.go)
+		return nil, nil
+	}
 	// A response (QR set) sent to a server port is dropped: answering it
 	// could start a loop between two servers.
 	if len(raw) < 12 || raw[2]&0x80 != 0 {
@@ -56,7 +67,7 @@ func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp b
 		s.stats.malformed.Add(1)
 		return nil, nil
 	}
-	req := &request{msg: msg, q: msg.Question[0], client: client, tcp: tcp, st: st, maxSize: dns.MinMsgSize}
+	req := &request{msg: msg, q: msg.Question[0], client: client, dst: dst, tcp: tcp, st: st, maxSize: dns.MinMsgSize}
 	req.key = hosts.Key(req.q.Name)
 	if tcp {
 		req.maxSize = dns.MaxMsgSize
@@ -72,11 +83,20 @@ func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp b
 	}
 	cfg := st.cfg
 	if cfg.logQueries {
-		s.log.logQuery(req.q, client)
+		s.logQueryLine(req)
+	}
+	if s.isLoopProbe(req) { // dns-loop-detect: our own probe came back (upstream_loop.go)
+		return nil, nil
+	}
+	if m := s.answerChaos(req); m != nil { // CHAOS *.bind (chaos.go)
+		return s.finish(req, m), nil
 	}
 
 	if m := s.answerHosts(req); m != nil {
 		s.stats.hostsAnswers.Add(1)
+		return s.finish(req, m), nil
+	}
+	if m := s.answerAddressRules(req); m != nil { // address= (local_rules.go)
 		return s.finish(req, m), nil
 	}
 	r := cfg.route(req.key)
@@ -84,14 +104,11 @@ func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp b
 		s.stats.localAnswers.Add(1)
 		return s.finish(req, s.answerLocalDomain(req)), nil
 	}
-	if a, ok := st.cache.Get(req.q); ok {
-		s.stats.cacheHits.Add(1)
-		m := s.newReply(req, a.Rcode)
-		m.Answer, m.Ns, m.Extra = a.Answer, a.Ns, a.Extra
-		if cfg.logQueries {
-			s.log.logAnswer("cached", req.q, m)
-		}
+	if m := s.filterQuery(req); m != nil { // domain-needed, bogus-priv, filterwin2k (filter_query.go)
 		return s.finish(req, m), nil
+	}
+	if out, ok := s.answerFromCache(req, raw); ok {
+		return out, nil
 	}
 	if len(r.servers) == 0 {
 		// dnsmasq 2.90 with no server for the name: REFUSED, logged
@@ -99,7 +116,7 @@ func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp b
 		s.stats.refused.Add(1)
 		m := s.newReply(req, dns.RcodeRefused)
 		if cfg.logQueries {
-			s.log.logAnswer("config", req.q, m)
+			s.logAnswerFor(req, "config", m)
 		}
 		return s.finish(req, m), nil
 	}
@@ -128,6 +145,7 @@ func (s *Server) newReply(req *request, rcode int) *dns.Msg {
 func (s *Server) finish(req *request, m *dns.Msg) []byte {
 	if req.edns {
 		m.SetEdns0(req.st.cfg.ednsMax, false)
+		addEDE(req, m) // filter_reply.go
 	}
 	m.Compress = true
 	m.Truncate(req.maxSize)

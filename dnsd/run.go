@@ -96,6 +96,9 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			if err != nil {
 				return err
 			}
+			if c, err = s.withUpstreams(c, nil, false); err != nil { // area C (upstream_install.go)
+				return err
+			}
 			cfg, changed = c, true
 		case *ipcpb.Envelope_TableBegin, *ipcpb.Envelope_TableItem, *ipcpb.Envelope_TableEnd:
 			done, kind, entries, err := asm.Add(env)
@@ -104,6 +107,20 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			}
 			if !done {
 				continue
+			}
+			if handled, err := s.receiveLocalTable(kind, asm.Items()); handled { // area A (local_install.go)
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if kind == ipcpb.Table_TABLE_UPSTREAMS { // area C (upstream_install.go)
+				c, err := s.withUpstreams(cfg, ipc.UpstreamsOf(asm.Items()), true)
+				if err != nil {
+					return err
+				}
+				cfg, changed = c, c != nil
+				break
 			}
 			if kind != ipcpb.Table_TABLE_HOSTS {
 				return fmt.Errorf("ipc: table %s is not for dnsd: %w", kind, ipc.ErrUnexpected)
@@ -115,6 +132,11 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			table, haveHosts, changed = t, true, true
 		case *ipcpb.Envelope_Shutdown:
 			return nil
+		case *ipcpb.Envelope_StatsRequest, *ipcpb.Envelope_NetState: // area D (stats.go)
+			if err := s.handleStatsMessage(conn, env); err != nil {
+				return err
+			}
+			continue
 		default:
 			return fmt.Errorf("ipc: %s: %w", ipc.MessageName(env), ipc.ErrUnexpected)
 		}

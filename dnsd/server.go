@@ -36,6 +36,8 @@ type state struct {
 	cfg   *runConfig
 	hosts *hosts.Table
 	cache *cache.Cache
+	fast  fastState  // area B: set by installCache
+	local *localZone // area A: configured records, hostsdir, address= (local_zone.go)
 }
 
 // counters are dnsd's statistics (exported as metrics later).
@@ -62,7 +64,15 @@ type counters struct {
 type Server struct {
 	st    atomic.Pointer[state]
 	stats counters
+	filt  filterState // area D: NetState, filter counters, log serials
 	log   *asyncLog
+
+	// localSet is the local data last received (area A, local_install.go).
+	localSet localSet
+
+	// up is the forwarding state: flights, server states, shared sockets
+	// (area C, upstream_flight.go).
+	up upstreamRuntime
 
 	udpTry, tcpTry, budget, tcpIdle time.Duration
 	tcpMaxConns                     int
@@ -93,18 +103,14 @@ func newServer(logw io.Writer) *Server {
 	}
 }
 
-// install swaps in a configuration and hosts table. A new configuration
-// brings a new, empty cache (a reload clears the cache, as SIGHUP does in
-// dnsmasq); a new hosts table alone keeps the cache, since local names are
-// answered before the cache is consulted.
+// install swaps in a configuration and hosts table. The cache survives
+// unless the configuration's cache epoch (SIGHUP, clear-on-reload) or
+// cache options changed; every install restarts the fast path's
+// confirmation (installCache).
 func (s *Server) install(cfg *runConfig, table *hosts.Table) {
 	old := s.st.Load()
-	next := &state{cfg: cfg, hosts: table}
-	if old != nil && old.cfg == cfg {
-		next.cache = old.cache
-	} else {
-		next.cache = cache.New(cfg.cacheSize)
-	}
+	next := &state{cfg: cfg, hosts: table, local: s.localSet.zone}
+	installCache(old, next)
 	s.st.Store(next)
 }
 

@@ -47,8 +47,8 @@ func (s *Server) serveTCP(l *net.TCPListener, wildcard bool) {
 // client closes, goes idle, or sends something malformed.
 func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
 	remote := addrPortOf(c.RemoteAddr())
+	local := addrPortOf(c.LocalAddr())
 	if wildcard {
-		local := addrPortOf(c.LocalAddr())
 		if !s.st.Load().cfg.allowedTCP(local.Addr()) {
 			s.stats.tcpRejected.Add(1)
 			return
@@ -69,7 +69,7 @@ func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
 			return
 		}
 		st := s.st.Load()
-		resp, fwd := s.handleLocal(st, msg, remote, true)
+		resp, fwd := s.handleLocalAt(st, msg, remote, local.Addr(), true)
 		if fwd != nil {
 			resp = s.forwardAndFinish(s.ctx, fwd)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,10 +14,69 @@ import (
 // this is truncated by the kernel (MSG_TRUNC) and dropped.
 const maxQuerySize = 4096
 
-// serveUDP reads queries from one socket until it is closed. Answers that
-// need no network are sent from this goroutine; forwarded queries each get
-// a goroutine, bounded by forwardSlots.
+// serveUDP reads queries from one socket until it is closed, in batches
+// (recvmmsg) with the replies of a batch sent together (sendmmsg). Cached
+// answers are written by the fast path without leaving this goroutine
+// (fastpath.go); everything else goes through the pipeline; forwarded
+// queries are answered by their flight (upstream_flight.go).
 func (s *Server) serveUDP(conn *net.UDPConn, pktinfo bool) {
+	l, err := newUDPLoop(s, conn, pktinfo)
+	if err != nil {
+		// Not a socket the kernel can batch on: read one datagram at a
+		// time (kept for completeness; every inherited socket can).
+		s.serveUDPSingle(conn, pktinfo)
+		return
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		l.sender.run(stop)
+	}()
+	for {
+		n, err := l.receive()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Errors on an unconnected socket are transient (ICMP
+			// reports, ENOMEM); pause briefly so a persistent one
+			// cannot spin.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		l.process(n)
+		l.flush()
+	}
+}
+
+// handleDatagram runs one datagram through the pipeline. It returns the
+// reply to send now, or nil; a query to forward is started here and
+// answers on its own, through sender when there is one.
+func (s *Server) handleDatagram(conn *net.UDPConn, sender *replySender, st *state, pkt []byte, from netip.AddrPort, pktinfo bool, dst netip.Addr, ifindex uint32) []byte {
+	at := dst
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && !pktinfo && st.cfg.local.localise { // area A: the bound address (localise-queries)
+		at = ua.AddrPort().Addr()
+	}
+	resp, fwd := s.handleLocalAt(st, pkt, from, at, false)
+	if resp != nil || fwd == nil {
+		return resp
+	}
+	// The flight (upstream_flight.go) answers from its own goroutine.
+	s.forwardAsync(fwd, func(out []byte) {
+		if out == nil || s.ctx.Err() != nil {
+			return
+		}
+		if sender == nil || !sender.enqueue(outReply{data: out, to: from, src: dst, ifindex: ifindex}) {
+			s.writeUDP(conn, out, from, pktinfo, dst, ifindex, make([]byte, oobSize))
+		}
+	})
+	return nil
+}
+
+// serveUDPSingle is the one-datagram-per-call loop.
+func (s *Server) serveUDPSingle(conn *net.UDPConn, pktinfo bool) {
 	buf := make([]byte, maxQuerySize)
 	oob := make([]byte, oobSize)
 	replyOOB := make([]byte, oobSize)
@@ -26,9 +86,6 @@ func (s *Server) serveUDP(conn *net.UDPConn, pktinfo bool) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Errors on an unconnected socket are transient (ICMP
-			// reports, ENOMEM); pause briefly so a persistent one
-			// cannot spin.
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -49,29 +106,9 @@ func (s *Server) serveUDP(conn *net.UDPConn, pktinfo bool) {
 				continue
 			}
 		}
-		resp, fwd := s.handleLocal(st, buf[:n], from, false)
-		if resp != nil {
+		if resp := s.handleDatagram(conn, nil, st, buf[:n], from, pktinfo, dst, ifindex); resp != nil {
 			s.writeUDP(conn, resp, from, pktinfo, dst, ifindex, replyOOB)
-			continue
 		}
-		if fwd == nil {
-			continue
-		}
-		select {
-		case s.forwardSlots <- struct{}{}:
-		default:
-			s.stats.forwardDropped.Add(1)
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-s.forwardSlots }()
-			out := s.forwardAndFinish(s.ctx, fwd)
-			if out != nil && s.ctx.Err() == nil {
-				s.writeUDP(conn, out, from, pktinfo, dst, ifindex, make([]byte, oobSize))
-			}
-		}()
 	}
 }
 
@@ -85,4 +122,13 @@ func (s *Server) writeUDP(conn *net.UDPConn, resp []byte, to netip.AddrPort, pkt
 	if _, _, err := conn.WriteMsgUDPAddrPort(resp, oob, to); err != nil {
 		s.stats.writeErrors.Add(1)
 	}
+}
+
+// errnoErr keeps syscall errors comparable without allocating for the
+// common ones.
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }

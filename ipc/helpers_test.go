@@ -147,6 +147,32 @@ func sampleMessages() []*ipcpb.Envelope {
 		{Msg: &ipcpb.Envelope_ProbeResult{ProbeResult: &ipcpb.ProbeResult{Probe: "open", Blocked: true, Detail: "ENOENT"}}},
 		{Msg: &ipcpb.Envelope_SandboxStatus{SandboxStatus: status}},
 		{Msg: &ipcpb.Envelope_ProtocolError{ProtocolError: &ipcpb.ProtocolError{Detail: "bad item"}}},
+		// Area A: local records (rr is a packed "txt.lan. 0 IN TXT ok").
+		{Msg: &ipcpb.Envelope_TableItem{TableItem: &ipcpb.TableItem{Generation: 6, LocalRecords: []*ipcpb.LocalRecord{
+			{Rr: []byte{3, 't', 'x', 't', 3, 'l', 'a', 'n', 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 3, 2, 'o', 'k'}, Source: "config"},
+			{Host: &ipcpb.LocalHost{Kind: ipcpb.LocalHost_KIND_HOST_RECORD, Address: []byte{192, 0, 2, 1}, Names: []string{"hr.lan"}, Ttl: 60}},
+			{AddressRule: &ipcpb.AddressRule{Domain: "ads.example", NullAddress: true}},
+			{LocalPrefix: "192.168.1.1/24"},
+		}}}},
+		// Area D: filters, statistics, neighbour table.
+		{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{
+			DomainNeeded: true, BogusPriv: true,
+			BogusNxdomain: []string{"64.94.110.11/32"}, IgnoreAddress: []string{"fd00::/8"},
+			StopDnsRebind: true, RebindLocalhostOk: true, RebindDomainOk: []string{"lan"}, Filterwin2K: true,
+			FilterRr: []uint32{1, 255}, LocalService: ipcpb.LocalService_LOCAL_SERVICE_NET,
+			LocalNetworks: []string{"192.168.1.0/24"}, AddMac: true, AddMacText: true,
+			AddSubnet: &ipcpb.ClientSubnet{V4: &ipcpb.SubnetSource{Bits: 24}, V6: &ipcpb.SubnetSource{Bits: 24, Address: []byte{1, 2, 3, 4}}},
+			NoIdent:   true, LogExtra: true, Version: "moat-0.1.0",
+		}}},
+		{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 7}}},
+		{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
+			Id: 7, CacheSize: 150, CacheInserts: 10, CacheLiveEvictions: 1, QueriesForwarded: 5, QueriesAnsweredLocally: 6,
+			Servers: []*ipcpb.ServerStats{{Address: "192.0.2.1:53", Queries: 5, Failed: 1, Nxdomain: 2, AvgLatencyMs: 3}},
+		}}},
+		{Msg: &ipcpb.Envelope_NetState{NetState: &ipcpb.NetState{
+			LocalNetworks: []string{"192.168.1.0/24", "fd00::/64"},
+			Neighbours:    []*ipcpb.Neighbour{{Address: []byte{192, 168, 1, 2}, Mac: []byte{2, 0, 0, 0, 0, 1}}},
+		}}},
 	}
 }
 

@@ -112,6 +112,10 @@ type TableAssembler struct {
 	announced  uint32
 	bytes      int
 	hosts      []*ipcpb.HostEntry
+	// items and count hold tables other than TABLE_HOSTS (stream_*.go).
+	items []*ipcpb.TableItem
+	count int
+	last  []*ipcpb.TableItem // the items of the last completed table
 }
 
 // Add feeds one streamed message. A message that belongs to no table is an
@@ -149,7 +153,7 @@ func (a *TableAssembler) begin(b *ipcpb.TableBegin) error {
 	if b == nil {
 		return a.fail("nil begin")
 	}
-	if b.GetTable() != ipcpb.Table_TABLE_HOSTS {
+	if b.GetTable() != ipcpb.Table_TABLE_HOSTS && otherTables[b.GetTable()] == nil {
 		return a.fail("begin of table %s, which cannot be streamed", b.GetTable())
 	}
 	if b.GetCount() > MaxTableEntries {
@@ -158,7 +162,7 @@ func (a *TableAssembler) begin(b *ipcpb.TableBegin) error {
 	var abandoned error
 	if a.active {
 		abandoned = fmt.Errorf("table stream: %s generation %d dropped after %d of %d entries: %w",
-			a.table, a.generation, len(a.hosts), a.announced, ErrAbandoned)
+			a.table, a.generation, len(a.hosts)+a.count, a.announced, ErrAbandoned)
 	}
 	*a = TableAssembler{
 		active:     true,
@@ -172,6 +176,9 @@ func (a *TableAssembler) begin(b *ipcpb.TableBegin) error {
 }
 
 func (a *TableAssembler) item(it *ipcpb.TableItem) error {
+	if a.active && a.table != ipcpb.Table_TABLE_HOSTS {
+		return a.otherItem(it)
+	}
 	switch {
 	case it == nil:
 		return a.fail("nil item")
@@ -202,10 +209,11 @@ func (a *TableAssembler) end(e *ipcpb.TableEnd) (bool, ipcpb.Table, []*ipcpb.Hos
 		return false, 0, nil, a.fail("end of generation %d inside %s generation %d", e.GetGeneration(), a.table, a.generation)
 	case e.GetCount() != a.announced:
 		return false, 0, nil, a.fail("end counts %d entries, begin announced %d", e.GetCount(), a.announced)
-	case len(a.hosts) != int(a.announced):
-		return false, 0, nil, a.fail("end after %d entries, begin announced %d", len(a.hosts), a.announced)
+	case len(a.hosts)+a.count != int(a.announced):
+		return false, 0, nil, a.fail("end after %d entries, begin announced %d", len(a.hosts)+a.count, a.announced)
 	}
-	table, hosts := a.table, a.hosts
+	table, hosts, items := a.table, a.hosts, a.items
 	a.reset()
+	a.last = items
 	return true, table, hosts, nil
 }

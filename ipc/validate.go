@@ -93,6 +93,16 @@ func validateMsg(m *ipcpb.Envelope) error {
 					return fmt.Errorf("hosts[%d]: %w", i, err)
 				}
 			}
+			for i, u := range it.GetUpstreams() {
+				if err := validateUpstream(u, true); err != nil {
+					return fmt.Errorf("upstreams[%d]: %w", i, err)
+				}
+			}
+			for i, r := range it.GetLocalRecords() {
+				if err := validateLocalRecord(r); err != nil {
+					return fmt.Errorf("local_records[%d]: %w", i, err)
+				}
+			}
 			return nil
 		})
 	case *ipcpb.Envelope_TableEnd:
@@ -110,6 +120,12 @@ func validateMsg(m *ipcpb.Envelope) error {
 		})
 	case *ipcpb.Envelope_ProtocolError:
 		return nonNil(x.ProtocolError, func(p *ipcpb.ProtocolError) error { return maxLen("detail", p.GetDetail(), maxTextLen) })
+	case *ipcpb.Envelope_StatsRequest:
+		return nonNil(x.StatsRequest, func(*ipcpb.StatsRequest) error { return nil })
+	case *ipcpb.Envelope_StatsReport:
+		return nonNil(x.StatsReport, validateStatsReport)
+	case *ipcpb.Envelope_NetState:
+		return nonNil(x.NetState, validateNetState)
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)
@@ -212,24 +228,8 @@ func validateSocket(s *ipcpb.Socket) error {
 
 func validateDNSConfig(c *ipcpb.DNSConfig) error {
 	for i, u := range c.GetUpstreams() {
-		field := fmt.Sprintf("upstreams[%d]", i)
-		if u == nil {
-			return invalid("%s: nil", field)
-		}
-		if err := noUnknown(u); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-		if err := nonEmpty(field+".address", u.GetAddress(), maxAddrTextLen); err != nil {
-			return err
-		}
-		if err := maxLen(field+".source", u.GetSource(), maxTextLen); err != nil {
-			return err
-		}
-		// Domains may be empty: server=//ip is for unqualified names.
-		for j, d := range u.GetDomains() {
-			if err := maxLen(fmt.Sprintf("%s.domains[%d]", field, j), d, maxDNSNameLen); err != nil {
-				return err
-			}
+		if err := validateUpstream(u, false); err != nil {
+			return fmt.Errorf("upstreams[%d].%w", i, err)
 		}
 	}
 	for i, d := range c.GetLocalDomains() {
@@ -254,6 +254,9 @@ func validateDNSConfig(c *ipcpb.DNSConfig) error {
 	}
 	if c.GetEdnsPacketMax() > maxEDNSPacket {
 		return invalid("edns_packet_max: %d, at most %d", c.GetEdnsPacketMax(), maxEDNSPacket)
+	}
+	if err := validateDNSFilters(c); err != nil {
+		return err
 	}
 	return nil
 }

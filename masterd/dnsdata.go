@@ -1,16 +1,9 @@
 package masterd
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 
 	"github.com/moatdns/moat/internal/config"
@@ -29,13 +22,17 @@ type dnsData struct {
 	generation uint64
 	config     *ipcpb.DNSConfig
 	hosts      []*ipcpb.HostEntry
+	local      localData // area A: local records and hostsdir (dns_localdata.go)
+
+	// upstream is the server list and resolv-file polling (area C,
+	// dns_upstream.go).
+	upstream upstreamData
 }
 
 // load (re)reads resolv-file and the hosts files and builds the next
 // generation. Problems that dnsmasq logs and skips are logged and skipped.
 func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
-	upstreams, locals, err := upstreams(cfg, plan, log)
-	if err != nil {
+	if err := d.loadUpstreams(cfg, plan, log); err != nil { // area C (dns_upstream.go)
 		return err
 	}
 	entries, err := readAllHosts(cfg, log)
@@ -46,14 +43,16 @@ func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
 	defer d.mu.Unlock()
 	d.generation++
 	dc := &ipcpb.DNSConfig{
-		Upstreams:         upstreams,
-		LocalDomains:      locals,
 		CacheSize:         uint32(cfg.CacheSize),
 		LogQueries:        cfg.LogQueries,
 		AllowedIfindexes:  plan.allowedIfs,
 		ExcludedIfindexes: plan.excludedIfs,
 		Generation:        d.generation,
 	}
+	applyCacheConfig(cfg, dc)          // area B: cache options and epoch
+	applyUpstreamPolicy(cfg, dc)       // area C: strict-order, forward-max, ports (dns_upstream.go)
+	applyFilters(cfg, dc, log)         // area D: filters, client options, CHAOS, log format
+	d.loadLocal(cfg, dc, entries, log) // area A: local-data fields, expand-hosts, local tables
 	if plan.wildcard {
 		for _, a := range plan.allowed {
 			dc.AllowedAddresses = append(dc.AllowedAddresses, a.WithZone("").String())
@@ -72,111 +71,16 @@ func (d *dnsData) send(conn *ipc.Conn) error {
 	if err := conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: dc}}); err != nil {
 		return fmt.Errorf("send dns config: %w", err)
 	}
+	if err := d.sendUpstreams(conn); err != nil { // area C: the server list (dns_upstream.go)
+		return err
+	}
+	if err := d.sendLocal(conn); err != nil { // area A: local tables before hosts (dns_localdata.go)
+		return err
+	}
 	if err := ipc.SendHosts(conn, gen, entries); err != nil {
 		return fmt.Errorf("send hosts: %w", err)
 	}
 	return nil
-}
-
-// upstreams turns server=/local= lines and, unless no-resolv, the
-// nameservers of resolv-file into dnsd's upstream list. Like dnsmasq, a
-// resolv-file nameserver that is one of our own listening addresses on our
-// port is ignored: forwarding to ourselves would loop. server=/dom/# (use
-// the standard servers for dom) becomes one entry per standard server
-// carrying dom, so that the most specific domain still wins in dnsd.
-func upstreams(cfg *config.Config, plan listenPlan, log *logger) ([]*ipcpb.Upstream, []string, error) {
-	var ups, standard []*ipcpb.Upstream
-	var locals, useStandard []string
-	for _, s := range cfg.Servers {
-		switch {
-		case s.UseStandard:
-			useStandard = append(useStandard, s.Domains...)
-		case s.Local():
-			locals = append(locals, s.Domains...)
-		default:
-			u := &ipcpb.Upstream{Address: s.Addr.String(), Domains: s.Domains, Source: "server"}
-			ups = append(ups, u)
-			if len(s.Domains) == 0 {
-				standard = append(standard, u)
-			}
-		}
-	}
-	if !cfg.NoResolv {
-		// An empty list means a bare resolv-file: read none.
-		for _, f := range cfg.ResolvFiles {
-			servers, err := readResolvConf(f)
-			if err != nil {
-				// dnsmasq starts without the file and picks it up later.
-				log.printf("master", "failed to read %s: %v", f, err)
-				continue
-			}
-			for _, ap := range servers {
-				if ap.Port() == uint16(cfg.Port) && isOwnAddress(ap.Addr(), plan) {
-					log.printf("master", "ignoring nameserver %s - local interface", ap.Addr())
-					continue
-				}
-				u := &ipcpb.Upstream{Address: ap.String(), Source: f}
-				ups = append(ups, u)
-				standard = append(standard, u)
-			}
-		}
-	}
-	if len(useStandard) > 0 {
-		for _, u := range standard {
-			ups = append(ups, &ipcpb.Upstream{Address: u.GetAddress(), Domains: useStandard, Source: u.GetSource() + " (server=/.../#)"})
-		}
-	}
-	return ups, locals, nil
-}
-
-// isOwnAddress reports whether queries to a would reach our own sockets.
-func isOwnAddress(a netip.Addr, plan listenPlan) bool {
-	if a.IsUnspecified() {
-		return true
-	}
-	if plan.wildcard && len(plan.allowed) == 0 && len(plan.allowedIfs) == 0 {
-		// Serving every interface: any local address is ours.
-		if addrs, err := net.InterfaceAddrs(); err == nil {
-			for _, ia := range addrs {
-				if ipn, ok := ia.(*net.IPNet); ok && ipn.IP.Equal(net.IP(a.AsSlice())) {
-					return true
-				}
-			}
-		}
-	}
-	for _, b := range plan.binds {
-		if b.Addr().WithZone("") == a.WithZone("") {
-			return true
-		}
-	}
-	for _, b := range plan.allowed {
-		if b.WithZone("") == a.WithZone("") {
-			return true
-		}
-	}
-	return false
-}
-
-// readResolvConf returns the nameserver lines of a resolv.conf file.
-func readResolvConf(path string) ([]netip.AddrPort, error) {
-	data, err := readBounded(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.AddrPort
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 2 || fields[0] != "nameserver" {
-			continue
-		}
-		a, err := netip.ParseAddr(fields[1])
-		if err != nil {
-			continue
-		}
-		out = append(out, netip.AddrPortFrom(a, 53))
-	}
-	return out, nil
 }
 
 // readAllHosts reads /etc/hosts (unless no-hosts) and every addn-hosts file
@@ -189,19 +93,8 @@ func readAllHosts(cfg *config.Config, log *logger) ([]*ipcpb.HostEntry, error) {
 	for _, p := range cfg.AddnHosts {
 		fi, err := os.Stat(p)
 		if err == nil && fi.IsDir() {
-			names, err := os.ReadDir(p)
-			if err != nil {
-				log.printf("master", "failed to read %s: %v", p, err)
-				continue
-			}
-			var inDir []string
-			for _, n := range names {
-				if n.Type().IsRegular() {
-					inDir = append(inDir, filepath.Join(p, n.Name()))
-				}
-			}
-			sort.Strings(inDir)
-			files = append(files, inDir...)
+			// dnsmasq's filter: no dotfiles, "name~" or "#name#" (dns_hostsdir.go).
+			files = append(files, hostsDirFiles(p, log)...)
 			continue
 		}
 		files = append(files, p)

@@ -176,15 +176,16 @@ func openDNSSockets(p listenPlan, port int) ([]openSocket, error) {
 	} else {
 		targets = p.binds
 	}
+	group := udpGroupSize(len(targets)) // SO_REUSEPORT sockets per address (listen_reuseport.go)
 	for _, ap := range targets {
-		u, err := openUDP(ap, p.wildcard)
+		us, err := openUDPGroup(ap, p.wildcard, group)
 		if err != nil {
 			if p.wildcard && ap.Addr().Is6() && ipv6Unavailable(err) {
 				continue
 			}
 			return fail(err)
 		}
-		socks = append(socks, u)
+		socks = append(socks, us...)
 		t, err := openTCP(ap)
 		if err != nil {
 			return fail(err)
@@ -226,7 +227,7 @@ func sockaddr(ap netip.AddrPort) (family int, sa unix.Sockaddr, err error) {
 // resolver, exactly the options we choose). A wildcard socket gets
 // IP_PKTINFO / IPV6_RECVPKTINFO so dnsd can reply from the address that was
 // asked.
-func openUDP(ap netip.AddrPort, pktinfo bool) (openSocket, error) {
+func openUDP(ap netip.AddrPort, pktinfo bool, extra ...sockopt) (openSocket, error) {
 	family, sa, err := sockaddr(ap)
 	if err != nil {
 		return openSocket{}, err
@@ -245,6 +246,7 @@ func openUDP(ap netip.AddrPort, pktinfo bool) (openSocket, error) {
 	if pktinfo && family == unix.AF_INET6 {
 		opts = append(opts, sockopt{unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO"})
 	}
+	opts = append(opts, extra...)
 	if err := setAndBind(fd, opts, sa); err != nil {
 		unix.Close(fd)
 		return openSocket{}, fmt.Errorf("udp %s: %w", ap, err)

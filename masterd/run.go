@@ -31,7 +31,8 @@ type master struct {
 	plan    listenPlan
 	dns     dnsData
 	sups    []*supervisor
-	exe     string // worker binary; "" = selfExe (tests set it)
+	exe     string     // worker binary; "" = selfExe (tests set it)
+	stats   statsState // area D: SIGUSR1 requests to dnsd (stats.go)
 }
 
 // Run is the master's main; it returns the process exit code.
@@ -109,14 +110,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		if err := m.dns.load(cfg, m.plan, log); err != nil {
 			return err
 		}
-		for _, u := range m.dns.config.GetUpstreams() {
-			log.printf("master", "using nameserver %s (%s)", u.GetAddress(), u.GetSource())
-		}
 		m.sups = append(m.sups, newSupervisor(m, "dnsd", dnsSockets, m.dns.send))
 	} else {
 		log.printf("master", "DNS service disabled (port=0)")
 	}
-	if len(cfg.DHCPRanges) > 0 {
+	if cfg.DHCP.Enabled() {
 		log.printf("master", "dhcp-range configured: dhcpd is started and confined, and answers nothing yet (DHCP is not implemented in this release)")
 		m.sups = append(m.sups, newSupervisor(m, "dhcpd", nil, nil))
 	}
@@ -131,6 +129,21 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			s.run(ctx)
 		}()
 	}
+	wg.Add(1)
+	go func() { // area D: local networks and neighbours for dnsd (stats.go)
+		defer wg.Done()
+		m.refreshNetState(ctx)
+	}()
+	wg.Add(1)
+	go func() { // area C: resolv-file polling (resolvpoll.go)
+		defer wg.Done()
+		m.pollResolv(ctx)
+	}()
+	wg.Add(1)
+	go func() { // area A: hostsdir and interface addresses for dnsd (dns_hostsdir.go)
+		defer wg.Done()
+		m.watchLocalData(ctx)
+	}()
 	defer wg.Wait()
 
 	signals := make(chan os.Signal, 8)
@@ -149,8 +162,10 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			switch sig {
 			case syscall.SIGHUP:
 				m.reload()
-			case syscall.SIGUSR1, syscall.SIGUSR2:
-				log.printf("master", "%v: not handled yet (statistics and log reopening come in a later release)", sig)
+			case syscall.SIGUSR1:
+				m.dumpStats() // area D: statistics to the log (stats.go)
+			case syscall.SIGUSR2:
+				log.printf("master", "%v: not handled yet (log reopening comes in a later release)", sig)
 			default:
 				log.printf("master", "exiting on receipt of %v", sig)
 				cancel()

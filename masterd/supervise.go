@@ -113,6 +113,8 @@ func (s *supervisor) serve(ctx context.Context, w *worker) string {
 			return "closed its IPC connection"
 		case err != nil:
 			return s.violation(w, fmt.Sprintf("unreadable message: %v", err))
+		case len(fds) == 0 && s.m.handleWorkerMessage(s.role, m): // area D: StatsReport (stats.go)
+			continue
 		default:
 			// dnsd and dhcpd send nothing after Ready yet: anything is a
 			// protocol violation.

@@ -49,8 +49,13 @@ var promiseDNSInet = Promise{
 // dnsd makes or inherits (IPV6_V6ONLY, SO_BROADCAST on UDP; TCP_NODELAY and
 // keep-alives on TCP), the control-message options for replying from the
 // address that was asked (IP_PKTINFO, IPV6_RECVPKTINFO), path-MTU control
-// against fragmentation attacks, buffer sizes, and the upstream reply
-// filter (SO_ATTACH_BPF, or SO_ATTACH_FILTER for classic BPF).
+// against fragmentation attacks, buffer sizes, the upstream reply filter
+// (SO_ATTACH_BPF, or SO_ATTACH_FILTER for classic BPF), and
+// SO_BINDTODEVICE for server=ip@interface: queries to such a server leave
+// through that interface. Without CAP_NET_RAW the kernel only lets a
+// socket not yet bound to a device be bound (Linux 5.7+), so dnsd can pin
+// its own fresh upstream sockets and cannot move the listening sockets it
+// inherited.
 var promiseDNSSockopts = Promise{
 	Name: "dnsopts",
 	Why:  "socket options for upstream sockets and reply-address control messages",
@@ -61,6 +66,7 @@ var promiseDNSSockopts = Promise{
 			{"SO_RCVBUF", unix.SO_RCVBUF}, {"SO_SNDBUF", unix.SO_SNDBUF},
 			{"SO_ATTACH_FILTER", unix.SO_ATTACH_FILTER}, {"SO_ATTACH_BPF", unix.SO_ATTACH_BPF},
 			{"SO_DETACH_FILTER", unix.SO_DETACH_FILTER},
+			{"SO_BINDTODEVICE", unix.SO_BINDTODEVICE},
 		}},
 		sockLevel{"IPPROTO_IP", unix.IPPROTO_IP, []named{
 			{"IP_PKTINFO", unix.IP_PKTINFO}, {"IP_MTU_DISCOVER", unix.IP_MTU_DISCOVER},

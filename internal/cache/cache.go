@@ -1,114 +1,121 @@
-// Package cache owns dnsd's answer cache: whole parsed answers keyed by
-// (lower-cased name, type, class), with expiry from the smallest TTL,
-// negative answers kept for the SOA minimum (RFC 2308, as dnsmasq does),
-// a bound in entries with least-recently-used eviction, and TTLs counted
-// down on every hit. It is sharded so concurrent readers rarely contend.
+// Package cache owns dnsd's answer cache: whole answers keyed by the
+// question (name folded to lower case, type, class), stored once as a
+// pre-packed reply with the offset of every TTL, so that a hit is a copy
+// and a few patches (ID, RD/CD bits, the question's case, TTLs counted
+// down from a coarse clock) without a parsed message. Negative answers
+// live for the SOA minimum (RFC 2308, as dnsmasq does), or neg-ttl without
+// an SOA. Size is bounded in entries with least-recently-used eviction;
+// insert, hit and eviction are O(1). It is sharded so concurrent readers
+// rarely contend.
+//
+// The fast path (AppendFast) serves an entry only after the full pipeline
+// has produced the very same bytes for it under the same pipeline state
+// (Confirm), so every stage in front of the cache keeps its meaning.
 package cache
 
 import (
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // MaxTTL caps how long any answer is kept (RFC 8767 suggests 7 days), so a
 // huge TTL from a broken upstream cannot pin an entry forever.
 const MaxTTL = 7 * 24 * 3600
 
-// Key identifies a cached question. Name is lower-case ASCII and fully
-// qualified ("example.com.").
-type Key struct {
-	Name   string
-	Qtype  uint16
-	Qclass uint16
-}
+// DefaultStaleMax is how long past its expiry use-stale-cache serves an
+// entry when no limit is given: one day, as dnsmasq 2.90.
+const DefaultStaleMax = 24 * 3600
 
-// KeyOf builds the key of a question, folding the name's ASCII case.
-func KeyOf(q dns.Question) Key {
-	return Key{Name: foldName(q.Name), Qtype: q.Qtype, Qclass: q.Qclass}
-}
-
-// Answer is what a hit returns: fresh copies of the stored records with
-// their TTLs counted down, safe for the caller to modify.
-type Answer struct {
-	Rcode  int
-	Answer []dns.RR
-	Ns     []dns.RR
-	Extra  []dns.RR
-	// TTL is the remaining lifetime of the entry in seconds.
-	TTL uint32
+// Options are the cache settings of dnsmasq's configuration language.
+type Options struct {
+	// Size is cache-size: the most answers kept; 0 disables the cache.
+	Size int
+	// NoNegCache is no-negcache: NXDOMAIN and NODATA are never stored.
+	NoNegCache bool
+	// NegTTL is neg-ttl: the lifetime of a negative answer that carries no
+	// SOA; 0 leaves such answers uncached.
+	NegTTL uint32
+	// MinCacheTTL is min-cache-ttl: shorter record TTLs are raised to it
+	// when stored.
+	MinCacheTTL uint32
+	// MaxCacheTTL is max-cache-ttl: longer record TTLs are lowered to it
+	// when stored; 0 = no limit but MaxTTL.
+	MaxCacheTTL uint32
+	// MaxClientTTL is max-ttl: the largest TTL handed to clients; the
+	// entry itself keeps its true lifetime. 0 = no limit.
+	MaxClientTTL uint32
+	// Stale is use-stale-cache: expired entries are still returned (with
+	// TTL 0, Answer.Stale set) for StaleMax seconds past their expiry
+	// (0 = without limit), so that the caller can answer and refresh.
+	Stale    bool
+	StaleMax uint32
 }
 
 // Stats counts cache events since New.
 type Stats struct {
-	Hits, Misses, Inserts, Evictions, Expired uint64
-	Len                                       int
+	// Hits counts every hit; FastHits those of them served by AppendFast.
+	Hits, FastHits, Misses, Inserts, Evictions, Expired, StaleHits uint64
+	Len                                                            int
 }
 
-// Cache is a bounded, concurrency-safe answer cache. The zero capacity
-// cache (cache-size=0) stores nothing and always misses.
+// Cache is a bounded, concurrency-safe answer cache. A cache of Size 0
+// (cache-size=0) stores nothing and always misses.
 type Cache struct {
 	shards   []shard
 	disabled bool
+	opts     Options
 	seed     maphash.Seed
 	clock    func() time.Time
 	base     time.Time
-
-	hits, misses, inserts, evictions, expired atomic.Uint64
-}
-
-type entry struct {
-	key        Key
-	rcode      int
-	answer     []dns.RR // records as received, with their original TTLs
-	ns         []dns.RR
-	extra      []dns.RR
-	stored     uint32 // clock second the entry was stored
-	expires    uint32 // clock second it stops being served
-	prev, next *entry
 }
 
 type shard struct {
 	mu       sync.Mutex
 	capacity int
-	items    map[Key]*entry
+	items    map[string]*entry
 	// head is a sentinel of the LRU ring: head.next is the most recently
 	// used entry, head.prev the least.
 	head entry
+
+	hits, fastHits, misses, inserts, evictions, expired, staleHits uint64
+	_                                                              [64]byte // keep shards' locks on separate cache lines
 }
 
-// New returns a cache holding at most capacity answers.
-func New(capacity int) *Cache { return NewWithClock(capacity, time.Now) }
+// New returns a cache with the given options.
+func New(opts Options) *Cache { return NewWithClock(opts, time.Now) }
 
 // NewWithClock is New with a clock, for tests that move time.
-func NewWithClock(capacity int, clock func() time.Time) *Cache {
-	if capacity < 0 {
-		capacity = 0
+func NewWithClock(opts Options, clock func() time.Time) *Cache {
+	if opts.Size < 0 {
+		opts.Size = 0
 	}
+	capacity := opts.Size
 	n := 1
 	// Small caches stay one shard so LRU order is exact; large ones spread
 	// lock contention.
 	for n < 16 && capacity/(n*2) >= 512 {
 		n *= 2
 	}
-	c := &Cache{shards: make([]shard, n), disabled: capacity == 0, seed: maphash.MakeSeed(), clock: clock, base: clock()}
+	c := &Cache{shards: make([]shard, n), disabled: capacity == 0, opts: opts, seed: maphash.MakeSeed(), clock: clock, base: clock()}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.capacity = capacity / n
 		if i < capacity%n {
 			s.capacity++
 		}
-		s.items = make(map[Key]*entry)
+		s.items = make(map[string]*entry)
 		s.head.next, s.head.prev = &s.head, &s.head
 	}
 	return c
 }
 
-// now is the coarse clock: whole seconds since the cache was made.
-func (c *Cache) now() uint32 {
+// Options returns the options the cache was made with.
+func (c *Cache) Options() Options { return c.opts }
+
+// Now is the coarse clock the cache counts TTLs with: whole seconds since
+// the cache was made. The fast path reads it once per batch of queries.
+func (c *Cache) Now() uint32 {
 	d := c.clock().Sub(c.base)
 	if d < 0 {
 		return 0
@@ -116,12 +123,11 @@ func (c *Cache) now() uint32 {
 	return uint32(d / time.Second)
 }
 
-func (c *Cache) shardFor(k Key) *shard {
+func (c *Cache) shardFor(key []byte) *shard {
 	if len(c.shards) == 1 {
 		return &c.shards[0]
 	}
-	h := maphash.String(c.seed, k.Name) ^ uint64(k.Qtype)<<16 ^ uint64(k.Qclass)
-	return &c.shards[h%uint64(len(c.shards))]
+	return &c.shards[maphash.Bytes(c.seed, key)%uint64(len(c.shards))]
 }
 
 // Len is the number of stored answers, expired ones included until they
@@ -139,13 +145,24 @@ func (c *Cache) Len() int {
 
 // Stats returns the counters.
 func (c *Cache) Stats() Stats {
-	return Stats{
-		Hits: c.hits.Load(), Misses: c.misses.Load(), Inserts: c.inserts.Load(),
-		Evictions: c.evictions.Load(), Expired: c.expired.Load(), Len: c.Len(),
+	var st Stats
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		st.Hits += s.hits
+		st.FastHits += s.fastHits
+		st.Misses += s.misses
+		st.Inserts += s.inserts
+		st.Evictions += s.evictions
+		st.Expired += s.expired
+		st.StaleHits += s.staleHits
+		st.Len += len(s.items)
+		s.mu.Unlock()
 	}
+	return st
 }
 
-// Flush drops every entry (SIGHUP, a new configuration).
+// Flush drops every entry (SIGHUP, clear-on-reload).
 func (c *Cache) Flush() {
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -169,17 +186,16 @@ func (s *shard) pushFront(e *entry) {
 	s.head.next = e
 }
 
-func foldName(name string) string {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; 'A' <= c && c <= 'Z' {
-			b := []byte(name)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
+// touch marks e most recently used.
+func (s *shard) touch(e *entry) {
+	if s.head.next != e {
+		s.unlink(e)
+		s.pushFront(e)
 	}
-	return name
+}
+
+// remove drops e; the caller holds the lock.
+func (s *shard) remove(e *entry) {
+	s.unlink(e)
+	delete(s.items, e.key)
 }

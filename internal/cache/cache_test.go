@@ -22,8 +22,12 @@ func (f *fakeClock) advance(d time.Duration) {
 }
 
 func newTestCache(capacity int) (*Cache, *fakeClock) {
+	return newOptsCache(Options{Size: capacity})
+}
+
+func newOptsCache(opts Options) (*Cache, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	return NewWithClock(capacity, clk.now), clk
+	return NewWithClock(opts, clk.now), clk
 }
 
 func rr(t testing.TB, s string) dns.RR {
@@ -258,7 +262,7 @@ func TestConcurrent(t *testing.T) {
 }
 
 func BenchmarkGet(b *testing.B) {
-	c := New(10000)
+	c := New(Options{Size: 10000})
 	q := question("www.example.com.", dns.TypeA)
 	c.Put(q, reply(dns.RcodeSuccess, []dns.RR{rr(b, "www.example.com. 300 IN A 1.2.3.4")}, nil))
 	b.ReportAllocs()
@@ -273,7 +277,7 @@ func BenchmarkGet(b *testing.B) {
 }
 
 func BenchmarkPut(b *testing.B) {
-	c := New(1000)
+	c := New(Options{Size: 1000})
 	m := reply(dns.RcodeSuccess, []dns.RR{rr(b, "www.example.com. 300 IN A 1.2.3.4")}, nil)
 	names := make([]dns.Question, 4096)
 	for i := range names {

@@ -1,58 +1,139 @@
 package cache
 
 import (
+	"encoding/binary"
+	"fmt"
+
 	"github.com/miekg/dns"
 )
+
+// entry is one cached answer. Everything but the LRU links, stamps and
+// refreshing is immutable once the entry is in the map, so a hit may copy
+// the template outside the shard lock.
+type entry struct {
+	key  string // Query.Key: folded wire name, type, class
+	wire []byte // the reply, packed uncompressed: ID 0, RD/CD clear, no OPT, question name folded
+	ttls []ttlSlot
+	// rcode of the answer, for Answer.
+	rcode int
+	// stored is the clock second of the Put; expires the second it stops
+	// being fresh; staleUntil the second it stops being served at all.
+	stored, expires, staleUntil uint32
+
+	// Guarded by the shard lock.
+	stamps [numShapes]uint64 // pipeline state the fast path may serve this entry under
+	// refreshAt is 1 + the clock second a stale entry's refresh was
+	// claimed; 0 = never.
+	refreshAt  uint32
+	prev, next *entry
+}
 
 // Put stores reply as the answer to q when it may be cached, and reports
 // whether it did. Truncated answers and every rcode other than NOERROR and
 // NXDOMAIN (SERVFAIL, REFUSED, ...) are never cached. A negative answer
-// (NXDOMAIN, or NOERROR without answer records) needs an SOA in the
-// authority section and lives for min(SOA TTL, SOA MINIMUM); without one it
-// is not cached, as dnsmasq without neg-ttl. Put keeps its own copies of
-// the records; the OPT pseudo-record is not stored.
+// (NXDOMAIN, or NOERROR without answer records) lives for min(SOA TTL, SOA
+// MINIMUM), or NegTTL without an SOA (not at all when NegTTL is 0 or
+// NoNegCache is set). Record TTLs are clamped to [MinCacheTTL,
+// MaxCacheTTL] first. The OPT, TSIG and SIG(0) records are not stored.
 func (c *Cache) Put(q dns.Question, reply *dns.Msg) bool {
 	if c.disabled {
 		return false
 	}
-	ttl, ok := cacheTTL(reply)
+	var keyBuf [MaxKeyLen]byte
+	key, ok := questionKey(q, keyBuf[:0])
 	if !ok {
 		return false
 	}
-	now := c.now()
-	e := &entry{
-		key:     KeyOf(q),
-		rcode:   reply.Rcode,
-		answer:  copyRRs(reply.Answer),
-		ns:      copyRRs(reply.Ns),
-		extra:   copyRRs(reply.Extra),
-		stored:  now,
-		expires: now + ttl,
+	e, ok := c.newEntry(q, key, reply)
+	if !ok {
+		return false
 	}
-	s := c.shardFor(e.key)
+	s := c.shardFor(key)
 	s.mu.Lock()
 	if old := s.items[e.key]; old != nil {
-		s.unlink(old)
-		delete(s.items, e.key)
+		s.remove(old)
 	}
-	for len(s.items) >= s.capacity {
-		victim := s.head.prev
-		if victim == &s.head {
-			break
+	// O(1): at most one victim, the least recently used, per insert.
+	if len(s.items) >= s.capacity {
+		if victim := s.head.prev; victim != &s.head {
+			s.remove(victim)
+			s.evictions++
 		}
-		s.unlink(victim)
-		delete(s.items, victim.key)
-		c.evictions.Add(1)
 	}
 	s.items[e.key] = e
 	s.pushFront(e)
+	s.inserts++
 	s.mu.Unlock()
-	c.inserts.Add(1)
 	return true
 }
 
-// cacheTTL decides whether reply may be cached and for how long.
-func cacheTTL(reply *dns.Msg) (uint32, bool) {
+// newEntry builds the template of a cacheable reply.
+func (c *Cache) newEntry(q dns.Question, key []byte, reply *dns.Msg) (*entry, bool) {
+	lifetime, ok := c.lifetime(reply)
+	if !ok {
+		return nil, false
+	}
+	m := &dns.Msg{}
+	m.Response = true
+	m.RecursionAvailable = true
+	m.Rcode = reply.Rcode
+	m.Question = []dns.Question{q}
+	// The records are packed as they are (Pack only reads them) and their
+	// TTLs clamped in the packed bytes: no copy of the message.
+	m.Answer = storedRRs(reply.Answer)
+	m.Ns = storedRRs(reply.Ns)
+	m.Extra = storedRRs(reply.Extra)
+	wire, err := m.Pack()
+	if err != nil {
+		return nil, false
+	}
+	// The question as stored is the key itself: the folded name and the
+	// type and class asked, checked again on every hit.
+	if len(wire) < headerLen+len(key) {
+		return nil, false
+	}
+	copy(wire[headerLen:], key)
+	offs, ok := recordTTLOffsets(wire)
+	if !ok {
+		return nil, false
+	}
+	ttls := make([]ttlSlot, len(offs))
+	for i, off := range offs {
+		ttl := c.clampTTL(binary.BigEndian.Uint32(wire[off:]))
+		binary.BigEndian.PutUint32(wire[off:], ttl)
+		ttls[i] = ttlSlot{off: off, ttl: ttl}
+	}
+	now := c.Now()
+	e := &entry{key: string(key), wire: wire, ttls: ttls, rcode: reply.Rcode, stored: now, expires: now + lifetime}
+	e.staleUntil = e.expires
+	if c.opts.Stale {
+		switch {
+		case c.opts.StaleMax == 0:
+			e.staleUntil = ^uint32(0)
+		default:
+			e.staleUntil = e.expires + c.opts.StaleMax
+		}
+	}
+	return e, true
+}
+
+// clampTTL applies min-cache-ttl, max-cache-ttl and MaxTTL to a TTL as
+// received (RFC 2181 section 8: one with the top bit set means zero).
+func (c *Cache) clampTTL(t uint32) uint32 {
+	if t > 1<<31-1 {
+		t = 0
+	}
+	if t < c.opts.MinCacheTTL {
+		t = c.opts.MinCacheTTL
+	}
+	if c.opts.MaxCacheTTL != 0 && t > c.opts.MaxCacheTTL {
+		t = c.opts.MaxCacheTTL
+	}
+	return min(t, MaxTTL)
+}
+
+// lifetime decides whether reply may be cached and for how long.
+func (c *Cache) lifetime(reply *dns.Msg) (uint32, bool) {
 	if reply == nil || reply.Truncated || reply.Opcode != dns.OpcodeQuery {
 		return 0, false
 	}
@@ -65,16 +146,10 @@ func cacheTTL(reply *dns.Msg) (uint32, bool) {
 	default:
 		return 0, false
 	}
-	ttl := uint32(MaxTTL)
-	lower := func(t uint32) {
-		// RFC 2181 section 8: a TTL with the top bit set means zero.
-		if t > 1<<31-1 {
-			t = 0
-		}
-		if t < ttl {
-			ttl = t
-		}
+	if negative && c.opts.NoNegCache {
+		return 0, false
 	}
+	ttl := uint32(MaxTTL)
 	haveSOA := false
 	for _, sec := range [][]dns.RR{reply.Answer, reply.Ns, reply.Extra} {
 		for _, rr := range sec {
@@ -84,14 +159,17 @@ func cacheTTL(reply *dns.Msg) (uint32, bool) {
 			case *dns.SOA:
 				if negative {
 					haveSOA = true
-					lower(rr.Minttl)
+					ttl = min(ttl, c.clampTTL(rr.Minttl))
 				}
 			}
-			lower(rr.Header().Ttl)
+			ttl = min(ttl, c.clampTTL(rr.Header().Ttl))
 		}
 	}
 	if negative && !haveSOA {
-		return 0, false
+		if c.opts.NegTTL == 0 {
+			return 0, false
+		}
+		ttl = min(ttl, c.clampTTL(c.opts.NegTTL))
 	}
 	if ttl == 0 {
 		return 0, false
@@ -99,85 +177,144 @@ func cacheTTL(reply *dns.Msg) (uint32, bool) {
 	return ttl, true
 }
 
-func copyRRs(rrs []dns.RR) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
+// storedRRs is rrs without the records never stored (OPT, TSIG, SIG(0)),
+// sharing rrs when there is none.
+func storedRRs(rrs []dns.RR) []dns.RR {
+	for i, rr := range rrs {
 		switch rr.(type) {
 		case *dns.OPT, *dns.TSIG, *dns.SIG:
-			continue
+			out := append([]dns.RR(nil), rrs[:i]...)
+			for _, rr := range rrs[i+1:] {
+				switch rr.(type) {
+				case *dns.OPT, *dns.TSIG, *dns.SIG:
+					continue
+				}
+				out = append(out, rr)
+			}
+			return out
 		}
-		out = append(out, dns.Copy(rr))
 	}
-	return out
+	return rrs
 }
 
-// Get returns the answer stored for q, with TTLs reduced by the time it
-// has been cached. The stored question is compared field by field with q
-// (name case-insensitively, type, class) before anything is returned.
+// questionKey appends q's lookup key to buf: the name in wire form with
+// A-Z folded, then type and class.
+func questionKey(q dns.Question, buf []byte) ([]byte, bool) {
+	var name [256]byte
+	n, err := dns.PackDomainName(q.Name, name[:], 0, nil, false)
+	if err != nil {
+		return nil, false
+	}
+	buf = append(buf, name[:n]...)
+	foldASCII(buf)
+	buf = binary.BigEndian.AppendUint16(buf, q.Qtype)
+	buf = binary.BigEndian.AppendUint16(buf, q.Qclass)
+	return buf, true
+}
+
+// Answer is what Get returns: fresh records, safe for the caller to keep
+// and modify, with TTLs counted down.
+type Answer struct {
+	Rcode  int
+	Answer []dns.RR
+	Ns     []dns.RR
+	Extra  []dns.RR
+	// TTL is the remaining lifetime of the entry in seconds (0 when stale).
+	TTL uint32
+	// Stale is set when the entry expired and use-stale-cache serves it:
+	// every TTL is 0 and the caller should refresh it upstream.
+	Stale bool
+
+	e   *entry
+	now uint32
+}
+
+// Get returns the answer stored for q. The stored question is compared
+// byte for byte with q's (name case-insensitively, type, class) before
+// anything is returned.
 func (c *Cache) Get(q dns.Question) (Answer, bool) {
-	if c.disabled {
-		c.misses.Add(1)
+	var keyBuf [MaxKeyLen]byte
+	key, ok := questionKey(q, keyBuf[:0])
+	if !ok || c.disabled {
+		if !c.disabled {
+			s := &c.shards[0]
+			s.mu.Lock()
+			s.misses++
+			s.mu.Unlock()
+		}
 		return Answer{}, false
 	}
-	k := KeyOf(q)
-	now := c.now()
-	s := c.shardFor(k)
+	now := c.Now()
+	s := c.shardFor(key)
 	s.mu.Lock()
-	e := s.items[k]
+	e := s.lookup(key)
 	if e == nil {
+		s.misses++
 		s.mu.Unlock()
-		c.misses.Add(1)
 		return Answer{}, false
 	}
-	if now >= e.expires {
-		s.unlink(e)
-		delete(s.items, k)
+	stale := now >= e.expires
+	if stale && now >= e.staleUntil {
+		s.remove(e)
+		s.expired++
+		s.misses++
 		s.mu.Unlock()
-		c.expired.Add(1)
-		c.misses.Add(1)
 		return Answer{}, false
 	}
-	if e.key != k {
-		// Cannot happen with a map keyed by the full key; kept as the
-		// invariant every later (hashed, pre-packed) cache must keep.
-		s.mu.Unlock()
-		c.misses.Add(1)
-		return Answer{}, false
-	}
-	if s.head.next != e {
-		s.unlink(e)
-		s.pushFront(e)
+	s.touch(e)
+	s.hits++
+	if stale {
+		s.staleHits++
 	}
 	s.mu.Unlock()
-	c.hits.Add(1)
 
-	// The stored slices are never modified after Put, so copying them
-	// outside the lock is safe.
-	elapsed := now - e.stored
-	return Answer{
-		Rcode:  e.rcode,
-		Answer: agedCopy(e.answer, elapsed),
-		Ns:     agedCopy(e.ns, elapsed),
-		Extra:  agedCopy(e.extra, elapsed),
-		TTL:    e.expires - now,
-	}, true
+	wire := make([]byte, len(e.wire))
+	copy(wire, e.wire)
+	e.patchTTLs(wire, now, c.opts.MaxClientTTL)
+	m := new(dns.Msg)
+	if err := m.Unpack(wire); err != nil {
+		// Cannot happen: the template was packed by Put.
+		panic(fmt.Sprintf("cache: stored answer does not unpack: %v", err))
+	}
+	a := Answer{Rcode: e.rcode, Answer: m.Answer, Ns: m.Ns, Extra: m.Extra, Stale: stale, e: e, now: now}
+	if !stale {
+		a.TTL = e.expires - now
+	}
+	return a, true
 }
 
-func agedCopy(rrs []dns.RR, elapsed uint32) []dns.RR {
-	if len(rrs) == 0 {
+// lookup finds key's entry and checks the stored question against it;
+// the caller holds the lock.
+func (s *shard) lookup(key []byte) *entry {
+	e := s.items[string(key)]
+	if e == nil {
 		return nil
 	}
-	out := make([]dns.RR, len(rrs))
-	for i, rr := range rrs {
-		cp := dns.Copy(rr)
-		h := cp.Header()
-		ttl := min(h.Ttl, MaxTTL)
-		if ttl > elapsed {
-			h.Ttl = ttl - elapsed
-		} else {
-			h.Ttl = 0
-		}
-		out[i] = cp
+	if e.key != string(key) || string(e.wire[headerLen:headerLen+len(key)]) != string(key) {
+		// Cannot happen with a map keyed by the full key; checked
+		// because a wrong answer here would be served from memory.
+		return nil
 	}
-	return out
+	return e
+}
+
+// refreshRetry is how long a claimed refresh keeps others from claiming
+// the entry again: a refresh that found no answer is retried after it.
+const refreshRetry = 5
+
+// ClaimRefresh reports whether the caller is the one to refresh a's stale
+// entry: the first caller, and then again only refreshRetry seconds after
+// the last claim, until a new answer replaces the entry.
+func (c *Cache) ClaimRefresh(a Answer) bool {
+	if a.e == nil || !a.Stale {
+		return false
+	}
+	s := c.shardFor([]byte(a.e.key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := a.e.refreshAt; r != 0 && a.now+1 < r+refreshRetry {
+		return false
+	}
+	a.e.refreshAt = a.now + 1
+	return true
 }

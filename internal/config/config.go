@@ -25,6 +25,11 @@ type Server struct {
 	// ordinary upstream servers (those without domains and resolv-file's),
 	// overriding a more general server=/.../ rule. Addr is invalid.
 	UseStandard bool
+	// Bind is the @source-ip / @interface part (server.go).
+	Bind ServerBind
+	// RevPrefix is the prefix of a rev-server= entry, whose Domains are
+	// the prefix's reverse zones; invalid for server= and local=.
+	RevPrefix netip.Prefix
 	// Source is "file:line" or "command line" for messages.
 	Source string
 }
@@ -55,7 +60,11 @@ type Config struct {
 	LogQueriesExtra  string       // log-queries=extra or log-queries=proto: "extra", "proto" or ""
 	LogFacility      string       // log-facility (-8): facility name (lower case), file path (contains '/') or "-"; default "" (DAEMON)
 	PidFile          string       // pid-file (-x); default /run/moatd.pid; "" after "pid-file" with no value = none
-	DHCPRanges       []string     // dhcp-range (-F); raw text until the DHCP issue
+	DHCP             DHCPConfig   // dhcp-range, dhcp-host, dhcp-option, ... (dhcp_config.go)
+	Filters          DNSFilters   // domain-needed, bogus-priv, filter-*, add-subnet, ... (dns_filters.go)
+	Cache            DNSCache     // no-negcache, neg-ttl, min/max-cache-ttl, max-ttl, use-stale-cache, ... (dns_cache.go)
+	Upstream         DNSUpstream  // strict-order, all-servers, dns-forward-max, ports, ... (dns_upstream.go)
+	Local            LocalData    // hosts, host-record, cname, srv/txt/mx/ptr/naptr/caa/dns-rr, address=, domain, ... (dns_localdata.go)
 
 	// Actions: command line only, never printed by String.
 	Test         bool // test: check the configuration and exit
@@ -97,5 +106,8 @@ func Defaults() *Config {
 		CacheSize:   DefaultCacheSize,
 		User:        DefaultUser,
 		PidFile:     DefaultPidFile,
+		Filters:     DefaultDNSFilters(),
+		Upstream:    DefaultDNSUpstream(),
+		DHCP:        DefaultDHCPConfig(),
 	}
 }

@@ -42,7 +42,7 @@ func TestGoodFiles(t *testing.T) {
 			c.LogQueries, c.LogQueriesExtra = true, "extra"
 			c.LogFacility = "local3"
 			c.PidFile = "/run/test.pid"
-			c.DHCPRanges = []string{"192.168.0.50,192.168.0.150,12h"}
+			c.DHCP.Ranges = []DHCPRange{{Start: dhcpIP("192.168.0.50"), End: dhcpIP("192.168.0.150"), Lease: 12 * 3600}}
 		}), []string{"testdata/good/basic.conf"}},
 		// Every line of syntax.conf ends in CRLF; dnsmasq treats '\r'
 		// as whitespace.
@@ -244,7 +244,7 @@ func TestLineLimits(t *testing.T) {
 // TestAllErrorsReported: Parse goes on after an error and reports each.
 func TestAllErrorsReported(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "many.conf")
-	text := "port=x\ndhcp-host=a\nport=5\nbogus\nserver=1.2.3.4@eth0\n"
+	text := "port=x\ntftp-root=a\nport=5\nbogus\nserver=1.2.3.4@eth*\n"
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +255,9 @@ func TestAllErrorsReported(t *testing.T) {
 	}
 	want := []string{
 		path + `:1: port: "x" is not a port number`,
-		path + ":2: dhcp-host: unsupported option",
+		path + ":2: tftp-root: unsupported option",
 		path + ":4: bogus: unknown option",
-		path + `:5: server: "@eth0": the @interface form not supported yet`,
+		path + `:5: server: "eth*": an @interface cannot be a pattern`,
 	}
 	if !equalStrings(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

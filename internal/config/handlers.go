@@ -251,14 +251,6 @@ func setPidFile(p *parser, v value, _ location) error {
 	return nil
 }
 
-func setDHCPRange(p *parser, v value, _ location) error {
-	if strings.TrimSpace(v.text) == "" {
-		return errors.New("empty value")
-	}
-	p.cfg.DHCPRanges = append(p.cfg.DHCPRanges, v.text)
-	return nil
-}
-
 func setTest(p *parser, _ value, _ location) error {
 	p.cfg.Test = true
 	return nil

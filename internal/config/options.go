@@ -58,6 +58,9 @@ type OptionInfo struct {
 type option struct {
 	OptionInfo
 	apply handler // nil for options moat does not implement yet
+	// exactOnly: an alternative spelling (filter-aaaa) that a shortened
+	// --name on the command line never selects.
+	exactOnly bool
 }
 
 // handler applies one occurrence of an option to the parser's Config.
@@ -139,8 +142,8 @@ func lookupLong(name string) (*option, error) {
 	}
 	var matches []string
 	if name != "" {
-		for n := range byName {
-			if strings.HasPrefix(n, name) {
+		for n, o := range byName {
+			if strings.HasPrefix(n, name) && !o.exactOnly {
 				matches = append(matches, n)
 			}
 		}

@@ -100,6 +100,27 @@ func TestImplementedOptions(t *testing.T) {
 		"addn-hosts", "user", "group", "keep-in-foreground", "no-daemon",
 		"log-queries", "log-facility", "pid-file", "conf-file", "conf-dir", "test",
 		"dhcp-range", "help", "version", "check-sandbox", "print-config", "run-dir",
+		// area D: filters (dns_filters.go)
+		"domain-needed", "bogus-priv", "bogus-nxdomain", "ignore-address", "stop-dns-rebind",
+		"rebind-localhost-ok", "rebind-domain-ok", "filterwin2k", "filter-rr", "filter-A",
+		"filter-AAAA", "filter-aaaa", "local-service", "edns-packet-max", "add-mac", "add-subnet", "no-ident",
+		// area C: upstream policy (dns_upstream.go, server.go)
+		"strict-order", "all-servers", "dns-forward-max", "query-port", "min-port", "max-port",
+		"fast-dns-retry", "dns-loop-detect", "no-poll", "servers-file", "rev-server",
+		// area B: cache (dns_cache.go)
+		"no-negcache", "neg-ttl", "min-cache-ttl", "max-cache-ttl", "max-ttl", "use-stale-cache",
+		"clear-on-reload", "cache-rr",
+		// area A: local data (dns_localdata.go)
+		"hostsdir", "expand-hosts", "domain", "domain-suffix", "host-record", "cname", "srv-host",
+		"txt-record", "mx-host", "mx-target", "selfmx", "localmx", "ptr-record", "naptr-record",
+		"caa-record", "dns-rr", "interface-name", "address", "local-ttl", "localise-queries",
+		// DHCP (dhcp_*.go)
+		"dhcp-host", "dhcp-hostsfile", "read-ethers", "dhcp-option", "dhcp-option-force", "dhcp-match",
+		"dhcp-vendorclass", "dhcp-userclass", "dhcp-mac", "dhcp-circuitid", "dhcp-remoteid", "tag-if",
+		"dhcp-ignore", "dhcp-ignore-names", "dhcp-name-match", "dhcp-generate-names", "dhcp-ignore-clid",
+		"dhcp-authoritative", "dhcp-rapid-commit", "dhcp-broadcast", "dhcp-lease-max", "dhcp-leasefile",
+		"dhcp-lease", "leasefile-ro", "dhcp-no-override", "dhcp-boot", "dhcp-sequential-ip", "no-ping",
+		"log-dhcp", "quiet-dhcp", "no-dhcp-interface", "dhcp-script", "dhcp-scriptuser",
 	}
 	implemented := map[string]bool{}
 	for _, o := range Options() {

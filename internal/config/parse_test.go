@@ -53,7 +53,9 @@ func TestCommandLine(t *testing.T) {
 			c.LogFacility = "-"
 			c.PidFile = "/p.pid"
 		})},
-		{"dhcp-range raw", []string{"-F", "10.0.0.10,10.0.0.20,1h"}, configWith(func(c *Config) { c.DHCPRanges = []string{"10.0.0.10,10.0.0.20,1h"} })},
+		{"dhcp-range", []string{"-F", "10.0.0.10,10.0.0.20,1h"}, configWith(func(c *Config) {
+			c.DHCP.Ranges = []DHCPRange{{Start: dhcpIP("10.0.0.10"), End: dhcpIP("10.0.0.20"), Lease: 3600}}
+		})},
 		{"actions", []string{"--test", "--print-config", "--check-sandbox", "--run-dir=/tmp/moat-run"}, configWith(func(c *Config) {
 			c.Test, c.PrintConfig, c.CheckSandbox = true, true, true
 			c.RunDir = "/tmp/moat-run"
@@ -98,8 +100,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"--bogus"}, "command line: bogus: ambiguous option; could be bogus-nxdomain, bogus-priv"},
 		{[]string{"-%"}, "command line: -%: unknown option"},
 		{[]string{"--no"}, "command line: no: ambiguous option; could be no-daemon, no-dhcp-interface, no-dhcpv4-interface, no-dhcpv6-interface, no-hosts, no-ident, no-negcache, no-ping, no-poll, no-resolv, no-round-robin"},
-		{[]string{"--dhcp-host=x"}, "command line: dhcp-host: unsupported option"},
-		{[]string{"-G", "x"}, "command line: dhcp-host: unsupported option"},
+		{[]string{"--bootp-dynamic=x"}, "command line: bootp-dynamic: unsupported option"},
+		{[]string{"-3", "x"}, "command line: bootp-dynamic: unsupported option"},
 		{[]string{"--port"}, "command line: port: missing value"},
 		{[]string{"-p"}, "command line: port: missing value"},
 		{[]string{"-kp"}, "command line: port: missing value"},
@@ -119,7 +121,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-C", "testdata/no-such.conf"}, "command line: conf-file: stat testdata/no-such.conf: no such file or directory"},
 		{[]string{"--test", "-C", "testdata/bad/port-abc.conf"}, `testdata/bad/port-abc.conf:3: port: "abc" is not a port number`},
 		{[]string{"--run-dir=rel"}, `command line: run-dir: "rel" is not an absolute path`},
-		{[]string{"--server=192.0.2.1@eth0"}, `command line: server: "@eth0": the @interface form not supported yet`},
+		{[]string{"--server=192.0.2.1@eth*"}, `command line: server: "eth*": an @interface cannot be a pattern`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

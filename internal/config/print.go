@@ -47,10 +47,12 @@ func (c *Config) String() string {
 		line("resolv-file", f)
 	}
 	line("cache-size", strconv.Itoa(c.CacheSize))
+	printCache(c.Cache, line, flag)
 	flag("no-hosts", c.NoHosts)
 	for _, f := range c.AddnHosts {
 		line("addn-hosts", f)
 	}
+	c.Local.printLocalData(&b)
 	line("user", c.User)
 	if c.Group != "" {
 		line("group", c.Group)
@@ -67,9 +69,9 @@ func (c *Config) String() string {
 		line("log-facility", c.LogFacility)
 	}
 	line("pid-file", c.PidFile)
-	for _, r := range c.DHCPRanges {
-		line("dhcp-range", r)
-	}
+	c.DHCP.printDHCP(&b)
+	c.Filters.print(line, flag)
+	c.printDNSUpstream(line, flag)
 	if c.RunDir != "" {
 		line("run-dir", c.RunDir)
 	}
@@ -78,6 +80,9 @@ func (c *Config) String() string {
 
 // serverLine prints one Server in the form setServer reads.
 func serverLine(s Server) (name, val string) {
+	if s.RevPrefix.IsValid() {
+		return revServerLine(s)
+	}
 	var b strings.Builder
 	if len(s.Domains) > 0 {
 		b.WriteByte('/')
@@ -98,6 +103,7 @@ func serverLine(s Server) (name, val string) {
 			b.WriteByte('#')
 			b.WriteString(strconv.Itoa(int(s.Addr.Port())))
 		}
+		b.WriteString(s.Bind.String())
 	}
 	return name, b.String()
 }

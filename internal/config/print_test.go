@@ -47,7 +47,7 @@ func TestRoundTripAwkwardValues(t *testing.T) {
 		c.LogFacility = "/var/log/moat #1.log"
 		c.ResolvFiles = nil
 		c.Interfaces = []string{"", "eth0:1", "veth*"}
-		c.DHCPRanges = []string{" 10.0.0.1 , 10.0.0.9 "}
+		c.DHCP.Ranges = []DHCPRange{{SetTag: "a#b", Start: netip.MustParseAddr("10.0.0.1"), End: netip.MustParseAddr("10.0.0.9")}}
 		c.LogQueries, c.LogQueriesExtra = true, "proto"
 		c.Servers = []Server{
 			upstream("[fe80::1%eth0]:5353", "a", ""),

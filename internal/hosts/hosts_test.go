@@ -267,3 +267,19 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+func TestHasAtOrBelow(t *testing.T) {
+	tab := fixtureTable(t)
+	for name, want := range map[string]bool{
+		"foo.lan": true, "lan": true, "alias.lan": true, "foo": true, "dot.lan": true,
+		"trailing.dot.lan": true, "x.foo.lan": false, "nope.lan": false, "": false, "an": false,
+	} {
+		if got := tab.HasAtOrBelow(name); got != want {
+			t.Errorf("HasAtOrBelow(%q) = %v, want %v", name, got, want)
+		}
+	}
+	var nilTable *Table
+	if nilTable.HasAtOrBelow("lan") {
+		t.Error("nil table")
+	}
+}

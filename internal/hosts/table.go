@@ -3,6 +3,7 @@ package hosts
 import (
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // Record is one address of a name and the file it came from.
@@ -26,6 +27,11 @@ type Table struct {
 	names   map[string]*nameRecords
 	reverse map[netip.Addr]reverseRecord
 	pairs   int
+
+	// below holds every name and all its ancestors, built on first use
+	// (only local-domain negative answers need it).
+	belowOnce sync.Once
+	below     map[string]struct{}
 }
 
 // NewTable indexes entries. Duplicate (name, address) pairs are kept once.
@@ -102,6 +108,32 @@ func (t *Table) Exists(name string) bool {
 		return false
 	}
 	_, ok := t.names[name]
+	return ok
+}
+
+// HasAtOrBelow reports whether name, or a name under it, is in the table
+// ("lan" when "host.lan" is): dnsmasq answers NODATA rather than NXDOMAIN
+// for such a name in a local-only domain.
+func (t *Table) HasAtOrBelow(name string) bool {
+	if t == nil {
+		return false
+	}
+	if _, ok := t.names[name]; ok {
+		return true
+	}
+	t.belowOnce.Do(func() {
+		t.below = make(map[string]struct{}, len(t.names))
+		for n := range t.names {
+			for i := strings.IndexByte(n, '.'); i >= 0; i = strings.IndexByte(n, '.') {
+				n = n[i+1:]
+				if _, ok := t.below[n]; ok {
+					break
+				}
+				t.below[n] = struct{}{}
+			}
+		}
+	})
+	_, ok := t.below[name]
 	return ok
 }
 

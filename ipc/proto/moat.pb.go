@@ -34,17 +34,34 @@ const (
 	Table_TABLE_UNSPECIFIED Table = 0
 	// Hosts-file data: /etc/hosts and addn-hosts.
 	Table_TABLE_HOSTS Table = 1
+	// Area C: the upstream server list (server=, rev-server, servers-file,
+	// resolv-file), streamed because a servers-file can be large.
+	Table_TABLE_UPSTREAMS Table = 30
+	// Area A: records from the configuration (host-record, cname, srv-host,
+	// txt-record, mx-host, ptr-record, naptr-record, caa-record, dns-rr,
+	// address=): sent on start and reload.
+	Table_TABLE_LOCAL_RECORDS Table = 10
+	// Area A: local data the master watches and re-sends when it changes,
+	// without a reload: hostsdir files, interface-name addresses and the
+	// local subnets for localise-queries.
+	Table_TABLE_LOCAL_DYNAMIC Table = 11
 )
 
 // Enum value maps for Table.
 var (
 	Table_name = map[int32]string{
-		0: "TABLE_UNSPECIFIED",
-		1: "TABLE_HOSTS",
+		0:  "TABLE_UNSPECIFIED",
+		1:  "TABLE_HOSTS",
+		30: "TABLE_UPSTREAMS",
+		10: "TABLE_LOCAL_RECORDS",
+		11: "TABLE_LOCAL_DYNAMIC",
 	}
 	Table_value = map[string]int32{
-		"TABLE_UNSPECIFIED": 0,
-		"TABLE_HOSTS":       1,
+		"TABLE_UNSPECIFIED":   0,
+		"TABLE_HOSTS":         1,
+		"TABLE_UPSTREAMS":     30,
+		"TABLE_LOCAL_RECORDS": 10,
+		"TABLE_LOCAL_DYNAMIC": 11,
 	}
 )
 
@@ -73,6 +90,58 @@ func (x Table) Number() protoreflect.EnumNumber {
 // Deprecated: Use Table.Descriptor instead.
 func (Table) EnumDescriptor() ([]byte, []int) {
 	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{0}
+}
+
+// Area D: local-service.
+type LocalService int32
+
+const (
+	LocalService_LOCAL_SERVICE_OFF LocalService = 0
+	// Clients on a directly connected network (and loopback).
+	LocalService_LOCAL_SERVICE_NET LocalService = 1
+	// Loopback clients only.
+	LocalService_LOCAL_SERVICE_HOST LocalService = 2
+)
+
+// Enum value maps for LocalService.
+var (
+	LocalService_name = map[int32]string{
+		0: "LOCAL_SERVICE_OFF",
+		1: "LOCAL_SERVICE_NET",
+		2: "LOCAL_SERVICE_HOST",
+	}
+	LocalService_value = map[string]int32{
+		"LOCAL_SERVICE_OFF":  0,
+		"LOCAL_SERVICE_NET":  1,
+		"LOCAL_SERVICE_HOST": 2,
+	}
+)
+
+func (x LocalService) Enum() *LocalService {
+	p := new(LocalService)
+	*p = x
+	return p
+}
+
+func (x LocalService) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LocalService) Descriptor() protoreflect.EnumDescriptor {
+	return file_ipc_proto_moat_proto_enumTypes[1].Descriptor()
+}
+
+func (LocalService) Type() protoreflect.EnumType {
+	return &file_ipc_proto_moat_proto_enumTypes[1]
+}
+
+func (x LocalService) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LocalService.Descriptor instead.
+func (LocalService) EnumDescriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{1}
 }
 
 type Socket_Kind int32
@@ -117,11 +186,11 @@ func (x Socket_Kind) String() string {
 }
 
 func (Socket_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_ipc_proto_moat_proto_enumTypes[1].Descriptor()
+	return file_ipc_proto_moat_proto_enumTypes[2].Descriptor()
 }
 
 func (Socket_Kind) Type() protoreflect.EnumType {
-	return &file_ipc_proto_moat_proto_enumTypes[1]
+	return &file_ipc_proto_moat_proto_enumTypes[2]
 }
 
 func (x Socket_Kind) Number() protoreflect.EnumNumber {
@@ -131,6 +200,61 @@ func (x Socket_Kind) Number() protoreflect.EnumNumber {
 // Deprecated: Use Socket_Kind.Descriptor instead.
 func (Socket_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{4, 0}
+}
+
+type LocalHost_Kind int32
+
+const (
+	LocalHost_KIND_UNSPECIFIED LocalHost_Kind = 0
+	LocalHost_KIND_HOST_RECORD LocalHost_Kind = 1
+	// interface-name: answered before any other address data for the
+	// name; address may be empty (the interface has none).
+	LocalHost_KIND_INTERFACE_NAME LocalHost_Kind = 2
+	// A line of a hostsdir file.
+	LocalHost_KIND_HOSTS_DIR LocalHost_Kind = 3
+)
+
+// Enum value maps for LocalHost_Kind.
+var (
+	LocalHost_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_HOST_RECORD",
+		2: "KIND_INTERFACE_NAME",
+		3: "KIND_HOSTS_DIR",
+	}
+	LocalHost_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":    0,
+		"KIND_HOST_RECORD":    1,
+		"KIND_INTERFACE_NAME": 2,
+		"KIND_HOSTS_DIR":      3,
+	}
+)
+
+func (x LocalHost_Kind) Enum() *LocalHost_Kind {
+	p := new(LocalHost_Kind)
+	*p = x
+	return p
+}
+
+func (x LocalHost_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LocalHost_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_ipc_proto_moat_proto_enumTypes[3].Descriptor()
+}
+
+func (LocalHost_Kind) Type() protoreflect.EnumType {
+	return &file_ipc_proto_moat_proto_enumTypes[3]
+}
+
+func (x LocalHost_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LocalHost_Kind.Descriptor instead.
+func (LocalHost_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{12, 0}
 }
 
 type Envelope struct {
@@ -149,6 +273,9 @@ type Envelope struct {
 	//	*Envelope_ProbeResult
 	//	*Envelope_SandboxStatus
 	//	*Envelope_ProtocolError
+	//	*Envelope_StatsRequest
+	//	*Envelope_StatsReport
+	//	*Envelope_NetState
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -299,6 +426,33 @@ func (x *Envelope) GetProtocolError() *ProtocolError {
 	return nil
 }
 
+func (x *Envelope) GetStatsRequest() *StatsRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_StatsRequest); ok {
+			return x.StatsRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStatsReport() *StatsReport {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_StatsReport); ok {
+			return x.StatsReport
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetNetState() *NetState {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_NetState); ok {
+			return x.NetState
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Msg interface {
 	isEnvelope_Msg()
 }
@@ -351,6 +505,19 @@ type Envelope_ProtocolError struct {
 	ProtocolError *ProtocolError `protobuf:"bytes,12,opt,name=protocol_error,json=protocolError,proto3,oneof"`
 }
 
+type Envelope_StatsRequest struct {
+	// Area D (filters and statistics), 50-59.
+	StatsRequest *StatsRequest `protobuf:"bytes,50,opt,name=stats_request,json=statsRequest,proto3,oneof"`
+}
+
+type Envelope_StatsReport struct {
+	StatsReport *StatsReport `protobuf:"bytes,51,opt,name=stats_report,json=statsReport,proto3,oneof"`
+}
+
+type Envelope_NetState struct {
+	NetState *NetState `protobuf:"bytes,52,opt,name=net_state,json=netState,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Msg() {}
 
 func (*Envelope_Ready) isEnvelope_Msg() {}
@@ -374,6 +541,12 @@ func (*Envelope_ProbeResult) isEnvelope_Msg() {}
 func (*Envelope_SandboxStatus) isEnvelope_Msg() {}
 
 func (*Envelope_ProtocolError) isEnvelope_Msg() {}
+
+func (*Envelope_StatsRequest) isEnvelope_Msg() {}
+
+func (*Envelope_StatsReport) isEnvelope_Msg() {}
+
+func (*Envelope_NetState) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -745,7 +918,21 @@ type Upstream struct {
 	// Domains this server is for (server=/a/b/ip); empty = every name.
 	Domains []string `protobuf:"bytes,2,rep,name=domains,proto3" json:"domains,omitempty"`
 	// Where the entry came from, for logs: "server", "resolv-file".
-	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// Area C (upstream policy), fields 10-29.
+	// @source-ip of server=ip@source: the local address upstream queries
+	// leave from ("" = the kernel's choice).
+	SourceAddress string `protobuf:"bytes,10,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	// @source#port: the fixed local port (0 = random per query).
+	SourcePort uint32 `protobuf:"varint,11,opt,name=source_port,json=sourcePort,proto3" json:"source_port,omitempty"`
+	// @interface: queries leave through this interface (SO_BINDTODEVICE).
+	Interface string `protobuf:"bytes,12,opt,name=interface,proto3" json:"interface,omitempty"`
+	// server=/dom/#: names under domains use the standard servers (those
+	// without domains); address is empty.
+	UseStandard bool `protobuf:"varint,13,opt,name=use_standard,json=useStandard,proto3" json:"use_standard,omitempty"`
+	// local=/dom/ and server=/dom/: never forward names under domains;
+	// address is empty.
+	Local         bool `protobuf:"varint,14,opt,name=local,proto3" json:"local,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -801,6 +988,41 @@ func (x *Upstream) GetSource() string {
 	return ""
 }
 
+func (x *Upstream) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *Upstream) GetSourcePort() uint32 {
+	if x != nil {
+		return x.SourcePort
+	}
+	return 0
+}
+
+func (x *Upstream) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *Upstream) GetUseStandard() bool {
+	if x != nil {
+		return x.UseStandard
+	}
+	return false
+}
+
+func (x *Upstream) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
 type DNSConfig struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Upstreams []*Upstream            `protobuf:"bytes,1,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
@@ -818,6 +1040,89 @@ type DNSConfig struct {
 	LocalTtl      uint32 `protobuf:"varint,8,opt,name=local_ttl,json=localTtl,proto3" json:"local_ttl,omitempty"`
 	EdnsPacketMax uint32 `protobuf:"varint,9,opt,name=edns_packet_max,json=ednsPacketMax,proto3" json:"edns_packet_max,omitempty"`
 	Generation    uint64 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Area C (upstream policy), fields 60-79.
+	StrictOrder bool `protobuf:"varint,60,opt,name=strict_order,json=strictOrder,proto3" json:"strict_order,omitempty"`
+	AllServers  bool `protobuf:"varint,61,opt,name=all_servers,json=allServers,proto3" json:"all_servers,omitempty"`
+	// dns-forward-max; unset = dnsmasq's default, 150; 0 refuses every
+	// forwarded query, as in dnsmasq.
+	DnsForwardMax *uint32 `protobuf:"varint,62,opt,name=dns_forward_max,json=dnsForwardMax,proto3,oneof" json:"dns_forward_max,omitempty"`
+	// query-port: set = every upstream query leaves from this UDP port
+	// (0 = one port the kernel picks); unset = a random port per query.
+	QueryPort *uint32 `protobuf:"varint,63,opt,name=query_port,json=queryPort,proto3,oneof" json:"query_port,omitempty"`
+	// min-port / max-port: the random source port range; 0 = 1024 / 65535.
+	MinPort uint32 `protobuf:"varint,64,opt,name=min_port,json=minPort,proto3" json:"min_port,omitempty"`
+	MaxPort uint32 `protobuf:"varint,65,opt,name=max_port,json=maxPort,proto3" json:"max_port,omitempty"`
+	// fast-dns-retry: first retry after this many ms (0 = off), retries
+	// continue for fast_dns_retry_total_ms.
+	FastDnsRetryMs      uint32 `protobuf:"varint,66,opt,name=fast_dns_retry_ms,json=fastDnsRetryMs,proto3" json:"fast_dns_retry_ms,omitempty"`
+	FastDnsRetryTotalMs uint32 `protobuf:"varint,67,opt,name=fast_dns_retry_total_ms,json=fastDnsRetryTotalMs,proto3" json:"fast_dns_retry_total_ms,omitempty"`
+	DnsLoopDetect       bool   `protobuf:"varint,68,opt,name=dns_loop_detect,json=dnsLoopDetect,proto3" json:"dns_loop_detect,omitempty"`
+	// Area A (local data), fields 20-39.
+	// localise-queries: A answers from hosts data and interface-name keep
+	// only the addresses in the subnet of the address the query was sent
+	// to, when there are any (local_prefix records give the subnets).
+	LocaliseQueries bool `protobuf:"varint,20,opt,name=localise_queries,json=localiseQueries,proto3" json:"localise_queries,omitempty"`
+	// selfmx / localmx: a name from the hosts data with no mx-host gets an
+	// MX record pointing at itself (selfmx) or at mx_target (localmx).
+	SelfMx   bool   `protobuf:"varint,21,opt,name=self_mx,json=selfMx,proto3" json:"self_mx,omitempty"`
+	LocalMx  bool   `protobuf:"varint,22,opt,name=local_mx,json=localMx,proto3" json:"local_mx,omitempty"`
+	MxTarget string `protobuf:"bytes,23,opt,name=mx_target,json=mxTarget,proto3" json:"mx_target,omitempty"`
+	// Area B (cache), fields 40-59. Seconds throughout.
+	// no-negcache: NXDOMAIN and NODATA answers are never cached.
+	NoNegcache bool `protobuf:"varint,40,opt,name=no_negcache,json=noNegcache,proto3" json:"no_negcache,omitempty"`
+	// neg-ttl: lifetime of negative answers that carry no SOA (0 = such
+	// answers are not cached).
+	NegTtl uint32 `protobuf:"varint,41,opt,name=neg_ttl,json=negTtl,proto3" json:"neg_ttl,omitempty"`
+	// min-cache-ttl / max-cache-ttl: record TTLs are clamped to these when
+	// cached (0 = no bound).
+	MinCacheTtl uint32 `protobuf:"varint,42,opt,name=min_cache_ttl,json=minCacheTtl,proto3" json:"min_cache_ttl,omitempty"`
+	MaxCacheTtl uint32 `protobuf:"varint,43,opt,name=max_cache_ttl,json=maxCacheTtl,proto3" json:"max_cache_ttl,omitempty"`
+	// max-ttl: the largest TTL given to clients (0 = no limit).
+	MaxTtl uint32 `protobuf:"varint,44,opt,name=max_ttl,json=maxTtl,proto3" json:"max_ttl,omitempty"`
+	// use-stale-cache: expired entries are answered with TTL 0 and
+	// refreshed, for at most stale_cache_max seconds past expiry (0 = no
+	// limit).
+	UseStaleCache bool   `protobuf:"varint,45,opt,name=use_stale_cache,json=useStaleCache,proto3" json:"use_stale_cache,omitempty"`
+	StaleCacheMax uint32 `protobuf:"varint,46,opt,name=stale_cache_max,json=staleCacheMax,proto3" json:"stale_cache_max,omitempty"`
+	// dnsd drops its cache whenever cache_epoch changes (SIGHUP, and a
+	// re-read resolv-file with clear-on-reload); other new generations keep
+	// it.
+	CacheEpoch uint64 `protobuf:"varint,47,opt,name=cache_epoch,json=cacheEpoch,proto3" json:"cache_epoch,omitempty"`
+	// Area D (filters, client options, statistics), fields 80-99.
+	// domain-needed: A/AAAA/ANY of names without a dot are not forwarded.
+	DomainNeeded bool `protobuf:"varint,80,opt,name=domain_needed,json=domainNeeded,proto3" json:"domain_needed,omitempty"`
+	// bogus-priv: private reverse names are answered NXDOMAIN unless a
+	// server= with an address covers their reverse zone.
+	BogusPriv bool `protobuf:"varint,81,opt,name=bogus_priv,json=bogusPriv,proto3" json:"bogus_priv,omitempty"`
+	// bogus-nxdomain and ignore-address: "ip/bits" prefixes.
+	BogusNxdomain     []string `protobuf:"bytes,83,rep,name=bogus_nxdomain,json=bogusNxdomain,proto3" json:"bogus_nxdomain,omitempty"`
+	IgnoreAddress     []string `protobuf:"bytes,84,rep,name=ignore_address,json=ignoreAddress,proto3" json:"ignore_address,omitempty"`
+	StopDnsRebind     bool     `protobuf:"varint,85,opt,name=stop_dns_rebind,json=stopDnsRebind,proto3" json:"stop_dns_rebind,omitempty"`
+	RebindLocalhostOk bool     `protobuf:"varint,86,opt,name=rebind_localhost_ok,json=rebindLocalhostOk,proto3" json:"rebind_localhost_ok,omitempty"`
+	// rebind-domain-ok: lower case, no trailing dot.
+	RebindDomainOk []string `protobuf:"bytes,87,rep,name=rebind_domain_ok,json=rebindDomainOk,proto3" json:"rebind_domain_ok,omitempty"`
+	Filterwin2K    bool     `protobuf:"varint,88,opt,name=filterwin2k,proto3" json:"filterwin2k,omitempty"`
+	// filter-rr, filter-A and filter-AAAA: record types removed from
+	// answers; 255 (ANY) reduces answers to ANY queries.
+	FilterRr     []uint32     `protobuf:"varint,89,rep,packed,name=filter_rr,json=filterRr,proto3" json:"filter_rr,omitempty"`
+	LocalService LocalService `protobuf:"varint,90,opt,name=local_service,json=localService,proto3,enum=moat.ipc.v1.LocalService" json:"local_service,omitempty"`
+	// The local networks ("ip/bits") for local-service=net as of this
+	// configuration; NetState messages update them.
+	LocalNetworks []string `protobuf:"bytes,91,rep,name=local_networks,json=localNetworks,proto3" json:"local_networks,omitempty"`
+	// add-mac (binary, option 65001), add-mac=base64 and add-mac=text
+	// (option 65073).
+	AddMac       bool `protobuf:"varint,92,opt,name=add_mac,json=addMac,proto3" json:"add_mac,omitempty"`
+	AddMacBase64 bool `protobuf:"varint,93,opt,name=add_mac_base64,json=addMacBase64,proto3" json:"add_mac_base64,omitempty"`
+	AddMacText   bool `protobuf:"varint,94,opt,name=add_mac_text,json=addMacText,proto3" json:"add_mac_text,omitempty"`
+	// add-subnet: unset = off.
+	AddSubnet *ClientSubnet `protobuf:"bytes,95,opt,name=add_subnet,json=addSubnet,proto3" json:"add_subnet,omitempty"`
+	// no-ident: no CHAOS TXT answers for *.bind.
+	NoIdent bool `protobuf:"varint,96,opt,name=no_ident,json=noIdent,proto3" json:"no_ident,omitempty"`
+	// log-queries=extra: a serial number and the client's address and port
+	// start every log-queries line.
+	LogExtra bool `protobuf:"varint,97,opt,name=log_extra,json=logExtra,proto3" json:"log_extra,omitempty"`
+	// The text of version.bind ("moat-0.1.0").
+	Version       string `protobuf:"bytes,98,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,6 +1225,279 @@ func (x *DNSConfig) GetGeneration() uint64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *DNSConfig) GetStrictOrder() bool {
+	if x != nil {
+		return x.StrictOrder
+	}
+	return false
+}
+
+func (x *DNSConfig) GetAllServers() bool {
+	if x != nil {
+		return x.AllServers
+	}
+	return false
+}
+
+func (x *DNSConfig) GetDnsForwardMax() uint32 {
+	if x != nil && x.DnsForwardMax != nil {
+		return *x.DnsForwardMax
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetQueryPort() uint32 {
+	if x != nil && x.QueryPort != nil {
+		return *x.QueryPort
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetMinPort() uint32 {
+	if x != nil {
+		return x.MinPort
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetMaxPort() uint32 {
+	if x != nil {
+		return x.MaxPort
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetFastDnsRetryMs() uint32 {
+	if x != nil {
+		return x.FastDnsRetryMs
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetFastDnsRetryTotalMs() uint32 {
+	if x != nil {
+		return x.FastDnsRetryTotalMs
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetDnsLoopDetect() bool {
+	if x != nil {
+		return x.DnsLoopDetect
+	}
+	return false
+}
+
+func (x *DNSConfig) GetLocaliseQueries() bool {
+	if x != nil {
+		return x.LocaliseQueries
+	}
+	return false
+}
+
+func (x *DNSConfig) GetSelfMx() bool {
+	if x != nil {
+		return x.SelfMx
+	}
+	return false
+}
+
+func (x *DNSConfig) GetLocalMx() bool {
+	if x != nil {
+		return x.LocalMx
+	}
+	return false
+}
+
+func (x *DNSConfig) GetMxTarget() string {
+	if x != nil {
+		return x.MxTarget
+	}
+	return ""
+}
+
+func (x *DNSConfig) GetNoNegcache() bool {
+	if x != nil {
+		return x.NoNegcache
+	}
+	return false
+}
+
+func (x *DNSConfig) GetNegTtl() uint32 {
+	if x != nil {
+		return x.NegTtl
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetMinCacheTtl() uint32 {
+	if x != nil {
+		return x.MinCacheTtl
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetMaxCacheTtl() uint32 {
+	if x != nil {
+		return x.MaxCacheTtl
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetMaxTtl() uint32 {
+	if x != nil {
+		return x.MaxTtl
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetUseStaleCache() bool {
+	if x != nil {
+		return x.UseStaleCache
+	}
+	return false
+}
+
+func (x *DNSConfig) GetStaleCacheMax() uint32 {
+	if x != nil {
+		return x.StaleCacheMax
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetCacheEpoch() uint64 {
+	if x != nil {
+		return x.CacheEpoch
+	}
+	return 0
+}
+
+func (x *DNSConfig) GetDomainNeeded() bool {
+	if x != nil {
+		return x.DomainNeeded
+	}
+	return false
+}
+
+func (x *DNSConfig) GetBogusPriv() bool {
+	if x != nil {
+		return x.BogusPriv
+	}
+	return false
+}
+
+func (x *DNSConfig) GetBogusNxdomain() []string {
+	if x != nil {
+		return x.BogusNxdomain
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetIgnoreAddress() []string {
+	if x != nil {
+		return x.IgnoreAddress
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetStopDnsRebind() bool {
+	if x != nil {
+		return x.StopDnsRebind
+	}
+	return false
+}
+
+func (x *DNSConfig) GetRebindLocalhostOk() bool {
+	if x != nil {
+		return x.RebindLocalhostOk
+	}
+	return false
+}
+
+func (x *DNSConfig) GetRebindDomainOk() []string {
+	if x != nil {
+		return x.RebindDomainOk
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetFilterwin2K() bool {
+	if x != nil {
+		return x.Filterwin2K
+	}
+	return false
+}
+
+func (x *DNSConfig) GetFilterRr() []uint32 {
+	if x != nil {
+		return x.FilterRr
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetLocalService() LocalService {
+	if x != nil {
+		return x.LocalService
+	}
+	return LocalService_LOCAL_SERVICE_OFF
+}
+
+func (x *DNSConfig) GetLocalNetworks() []string {
+	if x != nil {
+		return x.LocalNetworks
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetAddMac() bool {
+	if x != nil {
+		return x.AddMac
+	}
+	return false
+}
+
+func (x *DNSConfig) GetAddMacBase64() bool {
+	if x != nil {
+		return x.AddMacBase64
+	}
+	return false
+}
+
+func (x *DNSConfig) GetAddMacText() bool {
+	if x != nil {
+		return x.AddMacText
+	}
+	return false
+}
+
+func (x *DNSConfig) GetAddSubnet() *ClientSubnet {
+	if x != nil {
+		return x.AddSubnet
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetNoIdent() bool {
+	if x != nil {
+		return x.NoIdent
+	}
+	return false
+}
+
+func (x *DNSConfig) GetLogExtra() bool {
+	if x != nil {
+		return x.LogExtra
+	}
+	return false
+}
+
+func (x *DNSConfig) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 // TableBegin / TableItem* / TableEnd stream a table that may not fit one
@@ -1049,9 +1627,13 @@ func (x *HostEntry) GetSource() string {
 }
 
 type TableItem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Generation    uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
-	Hosts         []*HostEntry           `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Generation uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Hosts      []*HostEntry           `protobuf:"bytes,2,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// Area C: items of TABLE_UPSTREAMS (field numbers from area C's range).
+	Upstreams []*Upstream `protobuf:"bytes,60,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
+	// Area A: items of TABLE_LOCAL_RECORDS and TABLE_LOCAL_DYNAMIC.
+	LocalRecords  []*LocalRecord `protobuf:"bytes,20,rep,name=local_records,json=localRecords,proto3" json:"local_records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1100,6 +1682,244 @@ func (x *TableItem) GetHosts() []*HostEntry {
 	return nil
 }
 
+func (x *TableItem) GetUpstreams() []*Upstream {
+	if x != nil {
+		return x.Upstreams
+	}
+	return nil
+}
+
+func (x *TableItem) GetLocalRecords() []*LocalRecord {
+	if x != nil {
+		return x.LocalRecords
+	}
+	return nil
+}
+
+// LocalRecord is one entry of TABLE_LOCAL_RECORDS or TABLE_LOCAL_DYNAMIC:
+// exactly one of rr, host, address_rule and local_prefix is set. dnsd
+// checks every one again before using it.
+type LocalRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One resource record of class IN in uncompressed wire format
+	// (miekg/dns PackRR): CNAME, SRV, TXT, MX, PTR, NAPTR, CAA or a dns-rr
+	// type. Its owner is lower case; its TTL is the one answered.
+	Rr          []byte       `protobuf:"bytes,1,opt,name=rr,proto3" json:"rr,omitempty"`
+	Host        *LocalHost   `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	AddressRule *AddressRule `protobuf:"bytes,3,opt,name=address_rule,json=addressRule,proto3" json:"address_rule,omitempty"`
+	// A local address and its prefix length ("192.168.1.1/24"), for
+	// localise-queries.
+	LocalPrefix string `protobuf:"bytes,4,opt,name=local_prefix,json=localPrefix,proto3" json:"local_prefix,omitempty"`
+	// Where the record came from, for log-queries: "config" or a file name.
+	Source        string `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalRecord) Reset() {
+	*x = LocalRecord{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalRecord) ProtoMessage() {}
+
+func (x *LocalRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalRecord.ProtoReflect.Descriptor instead.
+func (*LocalRecord) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LocalRecord) GetRr() []byte {
+	if x != nil {
+		return x.Rr
+	}
+	return nil
+}
+
+func (x *LocalRecord) GetHost() *LocalHost {
+	if x != nil {
+		return x.Host
+	}
+	return nil
+}
+
+func (x *LocalRecord) GetAddressRule() *AddressRule {
+	if x != nil {
+		return x.AddressRule
+	}
+	return nil
+}
+
+func (x *LocalRecord) GetLocalPrefix() string {
+	if x != nil {
+		return x.LocalPrefix
+	}
+	return ""
+}
+
+func (x *LocalRecord) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// LocalHost gives names addresses the way a hosts-file line does (A,
+// AAAA and PTR answers).
+type LocalHost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  LocalHost_Kind         `protobuf:"varint,1,opt,name=kind,proto3,enum=moat.ipc.v1.LocalHost_Kind" json:"kind,omitempty"`
+	// 4 or 16 bytes; empty only for KIND_INTERFACE_NAME.
+	Address []byte `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Lower case, no trailing dot; the first is answered for PTR.
+	Names         []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
+	Ttl           uint32   `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalHost) Reset() {
+	*x = LocalHost{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalHost) ProtoMessage() {}
+
+func (x *LocalHost) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalHost.ProtoReflect.Descriptor instead.
+func (*LocalHost) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LocalHost) GetKind() LocalHost_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return LocalHost_KIND_UNSPECIFIED
+}
+
+func (x *LocalHost) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *LocalHost) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *LocalHost) GetTtl() uint32 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+// AddressRule is one domain of an address= line.
+type AddressRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lower case, no trailing dot. "" matches every name (address=/#/).
+	// A leading "*" makes a wildcard: "*.example" matches the names under
+	// example, "*example" every name ending in "example".
+	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
+	// 4 or 16 bytes. Empty with null_address false: address=/dom/ (NXDOMAIN
+	// for names under domain, like local=).
+	Address []byte `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// address=/dom/#: 0.0.0.0 for A and :: for AAAA.
+	NullAddress   bool `protobuf:"varint,3,opt,name=null_address,json=nullAddress,proto3" json:"null_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressRule) Reset() {
+	*x = AddressRule{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressRule) ProtoMessage() {}
+
+func (x *AddressRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressRule.ProtoReflect.Descriptor instead.
+func (*AddressRule) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AddressRule) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *AddressRule) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *AddressRule) GetNullAddress() bool {
+	if x != nil {
+		return x.NullAddress
+	}
+	return false
+}
+
 type TableEnd struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Generation    uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
@@ -1110,7 +1930,7 @@ type TableEnd struct {
 
 func (x *TableEnd) Reset() {
 	*x = TableEnd{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[11]
+	mi := &file_ipc_proto_moat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1942,7 @@ func (x *TableEnd) String() string {
 func (*TableEnd) ProtoMessage() {}
 
 func (x *TableEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[11]
+	mi := &file_ipc_proto_moat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1955,7 @@ func (x *TableEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableEnd.ProtoReflect.Descriptor instead.
 func (*TableEnd) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{11}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TableEnd) GetGeneration() uint64 {
@@ -1161,7 +1981,7 @@ type Shutdown struct {
 
 func (x *Shutdown) Reset() {
 	*x = Shutdown{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[12]
+	mi := &file_ipc_proto_moat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1993,7 @@ func (x *Shutdown) String() string {
 func (*Shutdown) ProtoMessage() {}
 
 func (x *Shutdown) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[12]
+	mi := &file_ipc_proto_moat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +2006,7 @@ func (x *Shutdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shutdown.ProtoReflect.Descriptor instead.
 func (*Shutdown) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{12}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Shutdown) GetReason() string {
@@ -1208,7 +2028,7 @@ type ProbeRequest struct {
 
 func (x *ProbeRequest) Reset() {
 	*x = ProbeRequest{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[13]
+	mi := &file_ipc_proto_moat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +2040,7 @@ func (x *ProbeRequest) String() string {
 func (*ProbeRequest) ProtoMessage() {}
 
 func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[13]
+	mi := &file_ipc_proto_moat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +2053,7 @@ func (x *ProbeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeRequest.ProtoReflect.Descriptor instead.
 func (*ProbeRequest) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{13}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProbeRequest) GetProbe() string {
@@ -1255,7 +2075,7 @@ type ProbeResult struct {
 
 func (x *ProbeResult) Reset() {
 	*x = ProbeResult{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[14]
+	mi := &file_ipc_proto_moat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +2087,7 @@ func (x *ProbeResult) String() string {
 func (*ProbeResult) ProtoMessage() {}
 
 func (x *ProbeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[14]
+	mi := &file_ipc_proto_moat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +2100,7 @@ func (x *ProbeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProbeResult.ProtoReflect.Descriptor instead.
 func (*ProbeResult) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{14}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ProbeResult) GetProbe() string {
@@ -1313,7 +2133,7 @@ type ProtocolError struct {
 
 func (x *ProtocolError) Reset() {
 	*x = ProtocolError{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[15]
+	mi := &file_ipc_proto_moat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +2145,7 @@ func (x *ProtocolError) String() string {
 func (*ProtocolError) ProtoMessage() {}
 
 func (x *ProtocolError) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[15]
+	mi := &file_ipc_proto_moat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +2158,7 @@ func (x *ProtocolError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProtocolError.ProtoReflect.Descriptor instead.
 func (*ProtocolError) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{15}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProtocolError) GetDetail() string {
@@ -1348,11 +2168,514 @@ func (x *ProtocolError) GetDetail() string {
 	return ""
 }
 
+// ClientSubnet is add-subnet: an EDNS0 client-subnet option on forwarded
+// queries, v4 for IPv4 clients and v6 for IPv6 clients.
+type ClientSubnet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	V4            *SubnetSource          `protobuf:"bytes,1,opt,name=v4,proto3" json:"v4,omitempty"`
+	V6            *SubnetSource          `protobuf:"bytes,2,opt,name=v6,proto3" json:"v6,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientSubnet) Reset() {
+	*x = ClientSubnet{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientSubnet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientSubnet) ProtoMessage() {}
+
+func (x *ClientSubnet) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientSubnet.ProtoReflect.Descriptor instead.
+func (*ClientSubnet) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ClientSubnet) GetV4() *SubnetSource {
+	if x != nil {
+		return x.V4
+	}
+	return nil
+}
+
+func (x *ClientSubnet) GetV6() *SubnetSource {
+	if x != nil {
+		return x.V6
+	}
+	return nil
+}
+
+// SubnetSource is one side of add-subnet. Unset: the option carries the
+// client's family and a zero prefix.
+type SubnetSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Bits  uint32                 `protobuf:"varint,1,opt,name=bits,proto3" json:"bits,omitempty"`
+	// 4 or 16 bytes: a fixed address to send; empty: the client's address.
+	Address       []byte `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubnetSource) Reset() {
+	*x = SubnetSource{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubnetSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubnetSource) ProtoMessage() {}
+
+func (x *SubnetSource) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubnetSource.ProtoReflect.Descriptor instead.
+func (*SubnetSource) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SubnetSource) GetBits() uint32 {
+	if x != nil {
+		return x.Bits
+	}
+	return 0
+}
+
+func (x *SubnetSource) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+// StatsRequest (master to dnsd, on SIGUSR1) asks for a StatsReport with the
+// same id.
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *StatsRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// StatsReport is what dnsmasq writes to its log on SIGUSR1.
+type StatsReport struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	CacheSize    uint64                 `protobuf:"varint,2,opt,name=cache_size,json=cacheSize,proto3" json:"cache_size,omitempty"`
+	CacheInserts uint64                 `protobuf:"varint,3,opt,name=cache_inserts,json=cacheInserts,proto3" json:"cache_inserts,omitempty"`
+	// Entries evicted before they expired ("re-used unexpired").
+	CacheLiveEvictions     uint64         `protobuf:"varint,4,opt,name=cache_live_evictions,json=cacheLiveEvictions,proto3" json:"cache_live_evictions,omitempty"`
+	QueriesForwarded       uint64         `protobuf:"varint,5,opt,name=queries_forwarded,json=queriesForwarded,proto3" json:"queries_forwarded,omitempty"`
+	QueriesAnsweredLocally uint64         `protobuf:"varint,6,opt,name=queries_answered_locally,json=queriesAnsweredLocally,proto3" json:"queries_answered_locally,omitempty"`
+	StaleAnswers           uint64         `protobuf:"varint,7,opt,name=stale_answers,json=staleAnswers,proto3" json:"stale_answers,omitempty"`
+	UseStaleCache          bool           `protobuf:"varint,8,opt,name=use_stale_cache,json=useStaleCache,proto3" json:"use_stale_cache,omitempty"`
+	Servers                []*ServerStats `protobuf:"bytes,9,rep,name=servers,proto3" json:"servers,omitempty"`
+	// Servers left out to keep the message under the size cap.
+	ServersOmitted uint32 `protobuf:"varint,10,opt,name=servers_omitted,json=serversOmitted,proto3" json:"servers_omitted,omitempty"`
+	TcpInUse       uint32 `protobuf:"varint,11,opt,name=tcp_in_use,json=tcpInUse,proto3" json:"tcp_in_use,omitempty"`
+	TcpHighest     uint32 `protobuf:"varint,12,opt,name=tcp_highest,json=tcpHighest,proto3" json:"tcp_highest,omitempty"`
+	TcpMax         uint32 `protobuf:"varint,13,opt,name=tcp_max,json=tcpMax,proto3" json:"tcp_max,omitempty"`
+	// Log lines dropped because the log queue was full.
+	LogLinesLost  uint64 `protobuf:"varint,14,opt,name=log_lines_lost,json=logLinesLost,proto3" json:"log_lines_lost,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReport) Reset() {
+	*x = StatsReport{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReport) ProtoMessage() {}
+
+func (x *StatsReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReport.ProtoReflect.Descriptor instead.
+func (*StatsReport) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *StatsReport) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StatsReport) GetCacheSize() uint64 {
+	if x != nil {
+		return x.CacheSize
+	}
+	return 0
+}
+
+func (x *StatsReport) GetCacheInserts() uint64 {
+	if x != nil {
+		return x.CacheInserts
+	}
+	return 0
+}
+
+func (x *StatsReport) GetCacheLiveEvictions() uint64 {
+	if x != nil {
+		return x.CacheLiveEvictions
+	}
+	return 0
+}
+
+func (x *StatsReport) GetQueriesForwarded() uint64 {
+	if x != nil {
+		return x.QueriesForwarded
+	}
+	return 0
+}
+
+func (x *StatsReport) GetQueriesAnsweredLocally() uint64 {
+	if x != nil {
+		return x.QueriesAnsweredLocally
+	}
+	return 0
+}
+
+func (x *StatsReport) GetStaleAnswers() uint64 {
+	if x != nil {
+		return x.StaleAnswers
+	}
+	return 0
+}
+
+func (x *StatsReport) GetUseStaleCache() bool {
+	if x != nil {
+		return x.UseStaleCache
+	}
+	return false
+}
+
+func (x *StatsReport) GetServers() []*ServerStats {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *StatsReport) GetServersOmitted() uint32 {
+	if x != nil {
+		return x.ServersOmitted
+	}
+	return 0
+}
+
+func (x *StatsReport) GetTcpInUse() uint32 {
+	if x != nil {
+		return x.TcpInUse
+	}
+	return 0
+}
+
+func (x *StatsReport) GetTcpHighest() uint32 {
+	if x != nil {
+		return x.TcpHighest
+	}
+	return 0
+}
+
+func (x *StatsReport) GetTcpMax() uint32 {
+	if x != nil {
+		return x.TcpMax
+	}
+	return 0
+}
+
+func (x *StatsReport) GetLogLinesLost() uint64 {
+	if x != nil {
+		return x.LogLinesLost
+	}
+	return 0
+}
+
+// ServerStats is one upstream server's counters.
+type ServerStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ip:port"
+	Address       string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Queries       uint64 `protobuf:"varint,2,opt,name=queries,proto3" json:"queries,omitempty"`
+	Retried       uint64 `protobuf:"varint,3,opt,name=retried,proto3" json:"retried,omitempty"`
+	Failed        uint64 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Nxdomain      uint64 `protobuf:"varint,5,opt,name=nxdomain,proto3" json:"nxdomain,omitempty"`
+	AvgLatencyMs  uint64 `protobuf:"varint,6,opt,name=avg_latency_ms,json=avgLatencyMs,proto3" json:"avg_latency_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerStats) Reset() {
+	*x = ServerStats{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerStats) ProtoMessage() {}
+
+func (x *ServerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerStats.ProtoReflect.Descriptor instead.
+func (*ServerStats) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ServerStats) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ServerStats) GetQueries() uint64 {
+	if x != nil {
+		return x.Queries
+	}
+	return 0
+}
+
+func (x *ServerStats) GetRetried() uint64 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
+func (x *ServerStats) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *ServerStats) GetNxdomain() uint64 {
+	if x != nil {
+		return x.Nxdomain
+	}
+	return 0
+}
+
+func (x *ServerStats) GetAvgLatencyMs() uint64 {
+	if x != nil {
+		return x.AvgLatencyMs
+	}
+	return 0
+}
+
+// NetState (master to dnsd, refreshed periodically while local-service or
+// add-mac needs it): the local networks and the neighbour (ARP/NDP)
+// table, which dnsd cannot read itself.
+type NetState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ip/bits"
+	LocalNetworks []string     `protobuf:"bytes,1,rep,name=local_networks,json=localNetworks,proto3" json:"local_networks,omitempty"`
+	Neighbours    []*Neighbour `protobuf:"bytes,2,rep,name=neighbours,proto3" json:"neighbours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetState) Reset() {
+	*x = NetState{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetState) ProtoMessage() {}
+
+func (x *NetState) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetState.ProtoReflect.Descriptor instead.
+func (*NetState) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *NetState) GetLocalNetworks() []string {
+	if x != nil {
+		return x.LocalNetworks
+	}
+	return nil
+}
+
+func (x *NetState) GetNeighbours() []*Neighbour {
+	if x != nil {
+		return x.Neighbours
+	}
+	return nil
+}
+
+type Neighbour struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 4 or 16 bytes.
+	Address []byte `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// 6 bytes (or up to 20 for other link types).
+	Mac           []byte `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Neighbour) Reset() {
+	*x = Neighbour{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Neighbour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Neighbour) ProtoMessage() {}
+
+func (x *Neighbour) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
+func (*Neighbour) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Neighbour) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *Neighbour) GetMac() []byte {
+	if x != nil {
+		return x.Mac
+	}
+	return nil
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xc6\x05\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xfd\x06\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -1370,7 +2693,10 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\fprobe_result\x18\n" +
 	" \x01(\v2\x18.moat.ipc.v1.ProbeResultH\x00R\vprobeResult\x12C\n" +
 	"\x0esandbox_status\x18\v \x01(\v2\x1a.moat.ipc.v1.SandboxStatusH\x00R\rsandboxStatus\x12C\n" +
-	"\x0eprotocol_error\x18\f \x01(\v2\x1a.moat.ipc.v1.ProtocolErrorH\x00R\rprotocolErrorB\x05\n" +
+	"\x0eprotocol_error\x18\f \x01(\v2\x1a.moat.ipc.v1.ProtocolErrorH\x00R\rprotocolError\x12@\n" +
+	"\rstats_request\x182 \x01(\v2\x19.moat.ipc.v1.StatsRequestH\x00R\fstatsRequest\x12=\n" +
+	"\fstats_report\x183 \x01(\v2\x18.moat.ipc.v1.StatsReportH\x00R\vstatsReport\x124\n" +
+	"\tnet_state\x184 \x01(\v2\x15.moat.ipc.v1.NetStateH\x00R\bnetStateB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -1406,11 +2732,18 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x10KIND_DHCP_PACKET\x10\x04\x12\r\n" +
 	"\tKIND_ICMP\x10\x05\":\n" +
 	"\tSocketSet\x12-\n" +
-	"\asockets\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\asockets\"V\n" +
+	"\asockets\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\asockets\"\xf5\x01\n" +
 	"\bUpstream\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"\x93\x03\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12%\n" +
+	"\x0esource_address\x18\n" +
+	" \x01(\tR\rsourceAddress\x12\x1f\n" +
+	"\vsource_port\x18\v \x01(\rR\n" +
+	"sourcePort\x12\x1c\n" +
+	"\tinterface\x18\f \x01(\tR\tinterface\x12!\n" +
+	"\fuse_standard\x18\r \x01(\bR\vuseStandard\x12\x14\n" +
+	"\x05local\x18\x0e \x01(\bR\x05local\"\xbf\x0e\n" +
 	"\tDNSConfig\x123\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x15.moat.ipc.v1.UpstreamR\tupstreams\x12#\n" +
 	"\rlocal_domains\x18\x02 \x03(\tR\flocalDomains\x12\x1d\n" +
@@ -1426,7 +2759,55 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\n" +
 	" \x01(\x04R\n" +
-	"generation\"l\n" +
+	"generation\x12!\n" +
+	"\fstrict_order\x18< \x01(\bR\vstrictOrder\x12\x1f\n" +
+	"\vall_servers\x18= \x01(\bR\n" +
+	"allServers\x12+\n" +
+	"\x0fdns_forward_max\x18> \x01(\rH\x00R\rdnsForwardMax\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"query_port\x18? \x01(\rH\x01R\tqueryPort\x88\x01\x01\x12\x19\n" +
+	"\bmin_port\x18@ \x01(\rR\aminPort\x12\x19\n" +
+	"\bmax_port\x18A \x01(\rR\amaxPort\x12)\n" +
+	"\x11fast_dns_retry_ms\x18B \x01(\rR\x0efastDnsRetryMs\x124\n" +
+	"\x17fast_dns_retry_total_ms\x18C \x01(\rR\x13fastDnsRetryTotalMs\x12&\n" +
+	"\x0fdns_loop_detect\x18D \x01(\bR\rdnsLoopDetect\x12)\n" +
+	"\x10localise_queries\x18\x14 \x01(\bR\x0flocaliseQueries\x12\x17\n" +
+	"\aself_mx\x18\x15 \x01(\bR\x06selfMx\x12\x19\n" +
+	"\blocal_mx\x18\x16 \x01(\bR\alocalMx\x12\x1b\n" +
+	"\tmx_target\x18\x17 \x01(\tR\bmxTarget\x12\x1f\n" +
+	"\vno_negcache\x18( \x01(\bR\n" +
+	"noNegcache\x12\x17\n" +
+	"\aneg_ttl\x18) \x01(\rR\x06negTtl\x12\"\n" +
+	"\rmin_cache_ttl\x18* \x01(\rR\vminCacheTtl\x12\"\n" +
+	"\rmax_cache_ttl\x18+ \x01(\rR\vmaxCacheTtl\x12\x17\n" +
+	"\amax_ttl\x18, \x01(\rR\x06maxTtl\x12&\n" +
+	"\x0fuse_stale_cache\x18- \x01(\bR\ruseStaleCache\x12&\n" +
+	"\x0fstale_cache_max\x18. \x01(\rR\rstaleCacheMax\x12\x1f\n" +
+	"\vcache_epoch\x18/ \x01(\x04R\n" +
+	"cacheEpoch\x12#\n" +
+	"\rdomain_needed\x18P \x01(\bR\fdomainNeeded\x12\x1d\n" +
+	"\n" +
+	"bogus_priv\x18Q \x01(\bR\tbogusPriv\x12%\n" +
+	"\x0ebogus_nxdomain\x18S \x03(\tR\rbogusNxdomain\x12%\n" +
+	"\x0eignore_address\x18T \x03(\tR\rignoreAddress\x12&\n" +
+	"\x0fstop_dns_rebind\x18U \x01(\bR\rstopDnsRebind\x12.\n" +
+	"\x13rebind_localhost_ok\x18V \x01(\bR\x11rebindLocalhostOk\x12(\n" +
+	"\x10rebind_domain_ok\x18W \x03(\tR\x0erebindDomainOk\x12 \n" +
+	"\vfilterwin2k\x18X \x01(\bR\vfilterwin2k\x12\x1b\n" +
+	"\tfilter_rr\x18Y \x03(\rR\bfilterRr\x12>\n" +
+	"\rlocal_service\x18Z \x01(\x0e2\x19.moat.ipc.v1.LocalServiceR\flocalService\x12%\n" +
+	"\x0elocal_networks\x18[ \x03(\tR\rlocalNetworks\x12\x17\n" +
+	"\aadd_mac\x18\\ \x01(\bR\x06addMac\x12$\n" +
+	"\x0eadd_mac_base64\x18] \x01(\bR\faddMacBase64\x12 \n" +
+	"\fadd_mac_text\x18^ \x01(\bR\n" +
+	"addMacText\x128\n" +
+	"\n" +
+	"add_subnet\x18_ \x01(\v2\x19.moat.ipc.v1.ClientSubnetR\taddSubnet\x12\x19\n" +
+	"\bno_ident\x18` \x01(\bR\anoIdent\x12\x1b\n" +
+	"\tlog_extra\x18a \x01(\bR\blogExtra\x12\x18\n" +
+	"\aversion\x18b \x01(\tR\aversionB\x12\n" +
+	"\x10_dns_forward_maxB\r\n" +
+	"\v_query_portJ\x04\bR\x10S\"l\n" +
 	"\n" +
 	"TableBegin\x12(\n" +
 	"\x05table\x18\x01 \x01(\x0e2\x12.moat.ipc.v1.TableR\x05table\x12\x1e\n" +
@@ -1437,12 +2818,34 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\tHostEntry\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x14\n" +
 	"\x05names\x18\x02 \x03(\tR\x05names\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"Y\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\xcd\x01\n" +
 	"\tTableItem\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
 	"generation\x12,\n" +
-	"\x05hosts\x18\x02 \x03(\v2\x16.moat.ipc.v1.HostEntryR\x05hosts\"@\n" +
+	"\x05hosts\x18\x02 \x03(\v2\x16.moat.ipc.v1.HostEntryR\x05hosts\x123\n" +
+	"\tupstreams\x18< \x03(\v2\x15.moat.ipc.v1.UpstreamR\tupstreams\x12=\n" +
+	"\rlocal_records\x18\x14 \x03(\v2\x18.moat.ipc.v1.LocalRecordR\flocalRecords\"\xc1\x01\n" +
+	"\vLocalRecord\x12\x0e\n" +
+	"\x02rr\x18\x01 \x01(\fR\x02rr\x12*\n" +
+	"\x04host\x18\x02 \x01(\v2\x16.moat.ipc.v1.LocalHostR\x04host\x12;\n" +
+	"\faddress_rule\x18\x03 \x01(\v2\x18.moat.ipc.v1.AddressRuleR\vaddressRule\x12!\n" +
+	"\flocal_prefix\x18\x04 \x01(\tR\vlocalPrefix\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\xdf\x01\n" +
+	"\tLocalHost\x12/\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1b.moat.ipc.v1.LocalHost.KindR\x04kind\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\fR\aaddress\x12\x14\n" +
+	"\x05names\x18\x03 \x03(\tR\x05names\x12\x10\n" +
+	"\x03ttl\x18\x04 \x01(\rR\x03ttl\"_\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10KIND_HOST_RECORD\x10\x01\x12\x17\n" +
+	"\x13KIND_INTERFACE_NAME\x10\x02\x12\x12\n" +
+	"\x0eKIND_HOSTS_DIR\x10\x03\"b\n" +
+	"\vAddressRule\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\fR\aaddress\x12!\n" +
+	"\fnull_address\x18\x03 \x01(\bR\vnullAddress\"@\n" +
 	"\bTableEnd\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
@@ -1457,10 +2860,60 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\ablocked\x18\x02 \x01(\bR\ablocked\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\"'\n" +
 	"\rProtocolError\x12\x16\n" +
-	"\x06detail\x18\x01 \x01(\tR\x06detail*/\n" +
+	"\x06detail\x18\x01 \x01(\tR\x06detail\"d\n" +
+	"\fClientSubnet\x12)\n" +
+	"\x02v4\x18\x01 \x01(\v2\x19.moat.ipc.v1.SubnetSourceR\x02v4\x12)\n" +
+	"\x02v6\x18\x02 \x01(\v2\x19.moat.ipc.v1.SubnetSourceR\x02v6\"<\n" +
+	"\fSubnetSource\x12\x12\n" +
+	"\x04bits\x18\x01 \x01(\rR\x04bits\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\fR\aaddress\"\x1e\n" +
+	"\fStatsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa2\x04\n" +
+	"\vStatsReport\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"cache_size\x18\x02 \x01(\x04R\tcacheSize\x12#\n" +
+	"\rcache_inserts\x18\x03 \x01(\x04R\fcacheInserts\x120\n" +
+	"\x14cache_live_evictions\x18\x04 \x01(\x04R\x12cacheLiveEvictions\x12+\n" +
+	"\x11queries_forwarded\x18\x05 \x01(\x04R\x10queriesForwarded\x128\n" +
+	"\x18queries_answered_locally\x18\x06 \x01(\x04R\x16queriesAnsweredLocally\x12#\n" +
+	"\rstale_answers\x18\a \x01(\x04R\fstaleAnswers\x12&\n" +
+	"\x0fuse_stale_cache\x18\b \x01(\bR\ruseStaleCache\x122\n" +
+	"\aservers\x18\t \x03(\v2\x18.moat.ipc.v1.ServerStatsR\aservers\x12'\n" +
+	"\x0fservers_omitted\x18\n" +
+	" \x01(\rR\x0eserversOmitted\x12\x1c\n" +
+	"\n" +
+	"tcp_in_use\x18\v \x01(\rR\btcpInUse\x12\x1f\n" +
+	"\vtcp_highest\x18\f \x01(\rR\n" +
+	"tcpHighest\x12\x17\n" +
+	"\atcp_max\x18\r \x01(\rR\x06tcpMax\x12$\n" +
+	"\x0elog_lines_lost\x18\x0e \x01(\x04R\flogLinesLost\"\xb5\x01\n" +
+	"\vServerStats\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
+	"\aqueries\x18\x02 \x01(\x04R\aqueries\x12\x18\n" +
+	"\aretried\x18\x03 \x01(\x04R\aretried\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x1a\n" +
+	"\bnxdomain\x18\x05 \x01(\x04R\bnxdomain\x12$\n" +
+	"\x0eavg_latency_ms\x18\x06 \x01(\x04R\favgLatencyMs\"i\n" +
+	"\bNetState\x12%\n" +
+	"\x0elocal_networks\x18\x01 \x03(\tR\rlocalNetworks\x126\n" +
+	"\n" +
+	"neighbours\x18\x02 \x03(\v2\x16.moat.ipc.v1.NeighbourR\n" +
+	"neighbours\"7\n" +
+	"\tNeighbour\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x10\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac*v\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
-	"\vTABLE_HOSTS\x10\x01B)Z'github.com/moatdns/moat/ipc/proto;ipcpbb\x06proto3"
+	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
+	"\x0fTABLE_UPSTREAMS\x10\x1e\x12\x17\n" +
+	"\x13TABLE_LOCAL_RECORDS\x10\n" +
+	"\x12\x17\n" +
+	"\x13TABLE_LOCAL_DYNAMIC\x10\v*T\n" +
+	"\fLocalService\x12\x15\n" +
+	"\x11LOCAL_SERVICE_OFF\x10\x00\x12\x15\n" +
+	"\x11LOCAL_SERVICE_NET\x10\x01\x12\x16\n" +
+	"\x12LOCAL_SERVICE_HOST\x10\x02B)Z'github.com/moatdns/moat/ipc/proto;ipcpbb\x06proto3"
 
 var (
 	file_ipc_proto_moat_proto_rawDescOnce sync.Once
@@ -1474,52 +2927,78 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 	return file_ipc_proto_moat_proto_rawDescData
 }
 
-var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ipc_proto_moat_proto_goTypes = []any{
 	(Table)(0),            // 0: moat.ipc.v1.Table
-	(Socket_Kind)(0),      // 1: moat.ipc.v1.Socket.Kind
-	(*Envelope)(nil),      // 2: moat.ipc.v1.Envelope
-	(*Hello)(nil),         // 3: moat.ipc.v1.Hello
-	(*SandboxStatus)(nil), // 4: moat.ipc.v1.SandboxStatus
-	(*Ready)(nil),         // 5: moat.ipc.v1.Ready
-	(*Socket)(nil),        // 6: moat.ipc.v1.Socket
-	(*SocketSet)(nil),     // 7: moat.ipc.v1.SocketSet
-	(*Upstream)(nil),      // 8: moat.ipc.v1.Upstream
-	(*DNSConfig)(nil),     // 9: moat.ipc.v1.DNSConfig
-	(*TableBegin)(nil),    // 10: moat.ipc.v1.TableBegin
-	(*HostEntry)(nil),     // 11: moat.ipc.v1.HostEntry
-	(*TableItem)(nil),     // 12: moat.ipc.v1.TableItem
-	(*TableEnd)(nil),      // 13: moat.ipc.v1.TableEnd
-	(*Shutdown)(nil),      // 14: moat.ipc.v1.Shutdown
-	(*ProbeRequest)(nil),  // 15: moat.ipc.v1.ProbeRequest
-	(*ProbeResult)(nil),   // 16: moat.ipc.v1.ProbeResult
-	(*ProtocolError)(nil), // 17: moat.ipc.v1.ProtocolError
+	(LocalService)(0),     // 1: moat.ipc.v1.LocalService
+	(Socket_Kind)(0),      // 2: moat.ipc.v1.Socket.Kind
+	(LocalHost_Kind)(0),   // 3: moat.ipc.v1.LocalHost.Kind
+	(*Envelope)(nil),      // 4: moat.ipc.v1.Envelope
+	(*Hello)(nil),         // 5: moat.ipc.v1.Hello
+	(*SandboxStatus)(nil), // 6: moat.ipc.v1.SandboxStatus
+	(*Ready)(nil),         // 7: moat.ipc.v1.Ready
+	(*Socket)(nil),        // 8: moat.ipc.v1.Socket
+	(*SocketSet)(nil),     // 9: moat.ipc.v1.SocketSet
+	(*Upstream)(nil),      // 10: moat.ipc.v1.Upstream
+	(*DNSConfig)(nil),     // 11: moat.ipc.v1.DNSConfig
+	(*TableBegin)(nil),    // 12: moat.ipc.v1.TableBegin
+	(*HostEntry)(nil),     // 13: moat.ipc.v1.HostEntry
+	(*TableItem)(nil),     // 14: moat.ipc.v1.TableItem
+	(*LocalRecord)(nil),   // 15: moat.ipc.v1.LocalRecord
+	(*LocalHost)(nil),     // 16: moat.ipc.v1.LocalHost
+	(*AddressRule)(nil),   // 17: moat.ipc.v1.AddressRule
+	(*TableEnd)(nil),      // 18: moat.ipc.v1.TableEnd
+	(*Shutdown)(nil),      // 19: moat.ipc.v1.Shutdown
+	(*ProbeRequest)(nil),  // 20: moat.ipc.v1.ProbeRequest
+	(*ProbeResult)(nil),   // 21: moat.ipc.v1.ProbeResult
+	(*ProtocolError)(nil), // 22: moat.ipc.v1.ProtocolError
+	(*ClientSubnet)(nil),  // 23: moat.ipc.v1.ClientSubnet
+	(*SubnetSource)(nil),  // 24: moat.ipc.v1.SubnetSource
+	(*StatsRequest)(nil),  // 25: moat.ipc.v1.StatsRequest
+	(*StatsReport)(nil),   // 26: moat.ipc.v1.StatsReport
+	(*ServerStats)(nil),   // 27: moat.ipc.v1.ServerStats
+	(*NetState)(nil),      // 28: moat.ipc.v1.NetState
+	(*Neighbour)(nil),     // 29: moat.ipc.v1.Neighbour
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
-	3,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
-	5,  // 1: moat.ipc.v1.Envelope.ready:type_name -> moat.ipc.v1.Ready
-	7,  // 2: moat.ipc.v1.Envelope.socket_set:type_name -> moat.ipc.v1.SocketSet
-	9,  // 3: moat.ipc.v1.Envelope.dns_config:type_name -> moat.ipc.v1.DNSConfig
-	10, // 4: moat.ipc.v1.Envelope.table_begin:type_name -> moat.ipc.v1.TableBegin
-	12, // 5: moat.ipc.v1.Envelope.table_item:type_name -> moat.ipc.v1.TableItem
-	13, // 6: moat.ipc.v1.Envelope.table_end:type_name -> moat.ipc.v1.TableEnd
-	14, // 7: moat.ipc.v1.Envelope.shutdown:type_name -> moat.ipc.v1.Shutdown
-	15, // 8: moat.ipc.v1.Envelope.probe_request:type_name -> moat.ipc.v1.ProbeRequest
-	16, // 9: moat.ipc.v1.Envelope.probe_result:type_name -> moat.ipc.v1.ProbeResult
-	4,  // 10: moat.ipc.v1.Envelope.sandbox_status:type_name -> moat.ipc.v1.SandboxStatus
-	17, // 11: moat.ipc.v1.Envelope.protocol_error:type_name -> moat.ipc.v1.ProtocolError
-	4,  // 12: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	1,  // 13: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	6,  // 14: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	8,  // 15: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	0,  // 16: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	11, // 17: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
+	7,  // 1: moat.ipc.v1.Envelope.ready:type_name -> moat.ipc.v1.Ready
+	9,  // 2: moat.ipc.v1.Envelope.socket_set:type_name -> moat.ipc.v1.SocketSet
+	11, // 3: moat.ipc.v1.Envelope.dns_config:type_name -> moat.ipc.v1.DNSConfig
+	12, // 4: moat.ipc.v1.Envelope.table_begin:type_name -> moat.ipc.v1.TableBegin
+	14, // 5: moat.ipc.v1.Envelope.table_item:type_name -> moat.ipc.v1.TableItem
+	18, // 6: moat.ipc.v1.Envelope.table_end:type_name -> moat.ipc.v1.TableEnd
+	19, // 7: moat.ipc.v1.Envelope.shutdown:type_name -> moat.ipc.v1.Shutdown
+	20, // 8: moat.ipc.v1.Envelope.probe_request:type_name -> moat.ipc.v1.ProbeRequest
+	21, // 9: moat.ipc.v1.Envelope.probe_result:type_name -> moat.ipc.v1.ProbeResult
+	6,  // 10: moat.ipc.v1.Envelope.sandbox_status:type_name -> moat.ipc.v1.SandboxStatus
+	22, // 11: moat.ipc.v1.Envelope.protocol_error:type_name -> moat.ipc.v1.ProtocolError
+	25, // 12: moat.ipc.v1.Envelope.stats_request:type_name -> moat.ipc.v1.StatsRequest
+	26, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
+	28, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
+	6,  // 15: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 16: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	8,  // 17: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	10, // 18: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 19: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	23, // 20: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 21: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	13, // 22: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	10, // 23: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	15, // 24: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	16, // 25: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	17, // 26: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 27: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	24, // 28: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	24, // 29: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	27, // 30: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	29, // 31: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -1540,14 +3019,18 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_ProbeResult)(nil),
 		(*Envelope_SandboxStatus)(nil),
 		(*Envelope_ProtocolError)(nil),
+		(*Envelope_StatsRequest)(nil),
+		(*Envelope_StatsReport)(nil),
+		(*Envelope_NetState)(nil),
 	}
+	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   16,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,161 @@
+package dnsd
+
+import (
+	"net/netip"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Replies to forwarded queries arrive one by one, from their flights'
+// goroutines. Sent one sendmsg each, every reply wakes the sleeping client
+// on its own, and on a virtual machine a cross-CPU wake-up costs more than
+// the rest of the send. A replySender per socket collects them instead and
+// sends what has accumulated with one sendmmsg: under load, several
+// replies per call and per wake-up; idle, one, without waiting.
+
+// replyQueue bounds the replies waiting for the sender; when it is full
+// the flight sends its reply itself.
+const replyQueue = 1024
+
+type outReply struct {
+	data    []byte
+	to      netip.AddrPort
+	src     netip.Addr // pktinfo: the address the query was sent to
+	ifindex uint32
+}
+
+type replySender struct {
+	s       *Server
+	rc      syscall.RawConn
+	pktinfo bool
+	ch      chan outReply
+
+	hdr  [udpBatch]unix.Mmsghdr
+	iov  [udpBatch]unix.Iovec
+	name [udpBatch]unix.RawSockaddrInet6
+	oob  [][]byte
+	keep [udpBatch][]byte
+	n    int
+	sent int
+
+	sendFn func(fd uintptr) bool
+}
+
+func newReplySender(s *Server, rc syscall.RawConn, pktinfo bool) *replySender {
+	r := &replySender{s: s, rc: rc, pktinfo: pktinfo, ch: make(chan outReply, replyQueue)}
+	r.oob = make([][]byte, udpBatch)
+	for i := range udpBatch {
+		r.oob[i] = make([]byte, oobSize)
+		r.hdr[i].Hdr.Iov = &r.iov[i]
+		r.hdr[i].Hdr.SetIovlen(1)
+		r.hdr[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.name[i]))
+	}
+	r.sendFn = r.sendmmsg
+	return r
+}
+
+// enqueue hands a reply to the sender; false: the caller sends it.
+func (r *replySender) enqueue(o outReply) bool {
+	if len(o.data) == 0 || (o.to.Addr().Zone() != "" && !numericZone(o.to.Addr().Zone())) {
+		return false
+	}
+	select {
+	case r.ch <- o:
+		return true
+	default:
+		return false
+	}
+}
+
+// run sends queued replies until stop is closed.
+func (r *replySender) run(stop <-chan struct{}) {
+	for {
+		select {
+		case o := <-r.ch:
+			r.add(o)
+		case <-stop:
+			return
+		}
+	drain:
+		for r.n < udpBatch {
+			select {
+			case o := <-r.ch:
+				r.add(o)
+			default:
+				break drain
+			}
+		}
+		r.sent = 0
+		if err := r.rc.Write(r.sendFn); err != nil {
+			r.s.stats.writeErrors.Add(uint64(r.n - r.sent))
+		}
+		clear(r.keep[:r.n])
+		r.n = 0
+	}
+}
+
+func (r *replySender) add(o outReply) {
+	k := r.n
+	r.keep[k] = o.data
+	r.iov[k].Base = &o.data[0]
+	r.iov[k].SetLen(len(o.data))
+	h := &r.hdr[k].Hdr
+	h.Namelen = putSockaddr(&r.name[k], o.to)
+	if r.pktinfo {
+		oob := marshalPktinfo(r.oob[k], o.src, o.ifindex)
+		h.Control = &oob[0]
+		h.SetControllen(len(oob))
+	} else {
+		h.Control = nil
+		h.SetControllen(0)
+	}
+	r.n++
+}
+
+// sendmmsg is the poller callback, as udpLoop.sendmmsg.
+func (r *replySender) sendmmsg(fd uintptr) bool {
+	for r.sent < r.n {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.hdr[r.sent])), uintptr(r.n-r.sent), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			r.sent += int(n)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			r.s.stats.writeErrors.Add(1)
+			r.sent++
+		}
+	}
+	return true
+}
+
+// putSockaddr writes ap as the socket address a reply goes to: sockaddr_in
+// for an IPv4 address (IPv4 sockets), sockaddr_in6 otherwise, IPv4-mapped
+// addresses included (IPv6 sockets). It returns the address length.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
+	port := ap.Port()
+	if a := ap.Addr(); a.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		p[0], p[1] = byte(port>>8), byte(port)
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ap.Addr().As16()}
+	if z := ap.Addr().Zone(); z != "" {
+		id, _ := strconv.ParseUint(z, 10, 32)
+		sa.Scope_id = uint32(id)
+	}
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(port>>8), byte(port)
+	return unix.SizeofSockaddrInet6
+}
+
+func numericZone(z string) bool {
+	_, err := strconv.ParseUint(z, 10, 32)
+	return err == nil
+}

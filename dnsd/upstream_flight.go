@@ -1,0 +1,293 @@
+package dnsd
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// Forwarding (area C): one "flight" per distinct question in progress
+// upstream. Identical questions that arrive while it is in progress wait
+// for it (in-flight de-duplication: one upstream query for N clients), as
+// dnsmasq attaches them to its forward record; the flight asks servers
+// as the policy says (upstream_select.go) and answers every waiter.
+
+// upstreamRuntime is the Server's forwarding state (Server.up).
+type upstreamRuntime struct {
+	reg upstreamRegistry
+
+	mu      sync.Mutex
+	flights map[flightKey]*flight
+	extra   int // waiters beyond the first of each flight, bounded by dns-forward-max
+	table   []*ipcpb.Upstream
+	shared  map[sharedKey]*sharedSocket
+	fullLog time.Time // last "Maximum number of concurrent DNS queries" line
+
+	loop loopState
+
+	joined  atomic.Uint64 // client queries that joined a flight in progress
+	retries atomic.Uint64 // client retries of a query in progress
+	full    atomic.Uint64 // queries refused at dns-forward-max
+}
+
+// flightKey says which queries are the same question: name (lower case),
+// type, class and the client's CD and DO bits, over TCP or UDP, to the
+// same server group. A query whose upstream query carries options of its
+// own client (add-mac, add-subnet from the client's address) is keyed by
+// that client as well: its answer is for that client only.
+type flightKey struct {
+	name          string
+	qtype, qclass uint16
+	cd, do, tcp   bool
+	group         *serverGroup
+	client        netip.AddrPort
+}
+
+type waiter struct {
+	req     *request
+	deliver func([]byte) // nil: nobody waits (a background refresh)
+}
+
+type flight struct {
+	key     flightKey
+	first   *request // the query the flight asks upstream
+	waiters []waiter // guarded by upstreamRuntime.mu
+	retry   chan struct{}
+	// stopInline ends the try the flight's goroutine is waiting on
+	// itself, so that a client's retry is acted on at once; guarded by
+	// upstreamRuntime.mu.
+	stopInline context.CancelFunc
+}
+
+// flightEnd is how a flight ended.
+type flightEnd struct {
+	reply  *dns.Msg // an upstream answer: usable, or the last SERVFAIL/REFUSED
+	usable bool
+	rcode  int // with no reply: SERVFAIL (nothing in time) or REFUSED (no server could be asked)
+	netErr bool
+}
+
+func flightKeyOf(req *request) flightKey {
+	k := flightKey{name: req.key, qtype: req.q.Qtype, qclass: req.q.Qclass,
+		cd: req.msg.CheckingDisabled, tcp: req.tcp, group: req.servers[0].group}
+	if opt := req.msg.IsEdns0(); opt != nil {
+		k.do = opt.Do()
+	}
+	if req.filt.noCache {
+		k.client = req.client
+	}
+	return k
+}
+
+// forwardAsync forwards req and calls deliver exactly once, from another
+// goroutine or before it returns, with the packed reply for the client,
+// or nil when the client gets no reply (its retry was folded into the
+// query in progress). deliver may be nil (a background refresh that only
+// fills the cache). req.servers must not be empty.
+func (s *Server) forwardAsync(req *request, deliver func([]byte)) {
+	if f := s.joinOrStart(req, deliver); f != nil {
+		s.wg.Add(1)
+		go s.fly(f)
+	}
+}
+
+// joinOrStart adds req to the flight for its question, or answers it at
+// once (dns-forward-max, a client's retry), or returns a new flight the
+// caller must run.
+func (s *Server) joinOrStart(req *request, deliver func([]byte)) *flight {
+	key := flightKeyOf(req)
+	pol := &req.st.cfg.upstream.policy
+	u := &s.up
+	u.mu.Lock()
+	if f := u.flights[key]; f != nil {
+		if deliver == nil {
+			u.mu.Unlock()
+			return nil
+		}
+		if !req.tcp && f.hasClient(req) {
+			// The client asked again: the query in progress answers it,
+			// and goes on to other servers now (dnsmasq's retry).
+			if f.stopInline != nil {
+				f.stopInline()
+			}
+			u.mu.Unlock()
+			u.retries.Add(1)
+			select {
+			case f.retry <- struct{}{}:
+			default:
+			}
+			deliver(nil)
+			return nil
+		}
+		if u.extra >= pol.forwardMax {
+			u.mu.Unlock()
+			s.refuseFull(req, deliver, pol.forwardMax)
+			return nil
+		}
+		f.waiters = append(f.waiters, waiter{req, deliver})
+		u.extra++
+		u.mu.Unlock()
+		u.joined.Add(1)
+		return nil
+	}
+	g := key.group
+	if g.inflight >= pol.forwardMax {
+		u.mu.Unlock()
+		s.refuseFull(req, deliver, pol.forwardMax)
+		return nil
+	}
+	g.inflight++
+	f := &flight{key: key, first: req, waiters: []waiter{{req, deliver}}, retry: make(chan struct{}, 1)}
+	if u.flights == nil {
+		u.flights = map[flightKey]*flight{}
+	}
+	u.flights[key] = f
+	u.mu.Unlock()
+	s.stats.forwarded.Add(1)
+	return f
+}
+
+// hasClient reports whether the same client already waits with the same
+// ID: a retransmission, not a new question. Called with the lock held.
+func (f *flight) hasClient(req *request) bool {
+	for _, w := range f.waiters {
+		if w.req.client == req.client && w.req.msg.Id == req.msg.Id {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseFull answers a query over dns-forward-max with REFUSED, as
+// dnsmasq does, logging at most every 5 seconds.
+func (s *Server) refuseFull(req *request, deliver func([]byte), max int) {
+	s.up.full.Add(1)
+	s.stats.forwardDropped.Add(1)
+	s.up.mu.Lock()
+	now := time.Now()
+	logIt := now.Sub(s.up.fullLog) > 5*time.Second
+	if logIt {
+		s.up.fullLog = now
+	}
+	s.up.mu.Unlock()
+	if logIt {
+		s.log.printf("Maximum number of concurrent DNS queries reached (max: %d)", max)
+	}
+	if deliver == nil {
+		return
+	}
+	m := s.newReply(req, dns.RcodeRefused)
+	if req.st.cfg.logQueries {
+		s.logAnswerFor(req, "config", m)
+	}
+	deliver(s.finish(req, m))
+}
+
+// forward forwards req and waits for the packed reply (nil: none), or
+// for ctx to end. A new flight runs in the calling goroutine, which waits
+// anyway: one goroutine hand-off less on the miss path.
+func (s *Server) forward(ctx context.Context, req *request) []byte {
+	ch := make(chan []byte, 1)
+	if f := s.joinOrStart(req, func(b []byte) { ch <- b }); f != nil {
+		s.wg.Add(1)
+		s.fly(f)
+	}
+	select {
+	case b := <-ch:
+		return b
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// forwardAndFinish forwards req and returns the packed reply for the
+// client (nil: none).
+func (s *Server) forwardAndFinish(ctx context.Context, req *request) []byte {
+	return s.forward(ctx, req)
+}
+
+// fly runs a flight and answers its waiters.
+func (s *Server) fly(f *flight) {
+	defer s.wg.Done()
+	end := s.runFlight(f)
+	u := &s.up
+	u.mu.Lock()
+	delete(u.flights, f.key)
+	waiters := f.waiters
+	u.extra -= len(waiters) - 1
+	f.key.group.inflight--
+	u.mu.Unlock()
+	s.answerWaiters(waiters, end)
+}
+
+// answerWaiters builds each waiter's reply from the flight's end. The
+// reply filters and the cache see the answer once, with the first
+// query; the others get the same result with their own ID, question
+// spelling and size.
+func (s *Server) answerWaiters(waiters []waiter, end flightEnd) {
+	first := waiters[0].req
+	switch {
+	case end.reply != nil && end.usable:
+		reply, cacheable := s.filterReply(first, end.reply)
+		reply = s.localNXToNodata(first, reply) // area A: NXDOMAIN for a local name is NODATA (local.go)
+		m0 := s.clientReply(first, reply)
+		if cacheable {
+			s.cacheReply(first, reply, m0)
+		}
+		s.logReply(first, m0)
+		for i, w := range waiters {
+			m := m0
+			if i > 0 {
+				w.req.filt.ede, w.req.filt.source = first.filt.ede, first.filt.source
+				m = s.clientReply(w.req, reply)
+				m.Answer = m0.Answer // as the cache stage limited its TTLs
+			}
+			if w.deliver != nil {
+				w.deliver(s.finish(w.req, m))
+			}
+		}
+	case end.reply != nil:
+		// Every server answered SERVFAIL or REFUSED: pass the last on.
+		for i, w := range waiters {
+			m := s.clientReply(w.req, end.reply)
+			if i == 0 {
+				s.logReply(w.req, m)
+			}
+			if w.deliver != nil {
+				w.deliver(s.finish(w.req, m))
+			}
+		}
+	default:
+		if end.rcode == dns.RcodeServerFailure {
+			s.stats.servfail.Add(1)
+		} else {
+			s.stats.refused.Add(1)
+		}
+		for i, w := range waiters {
+			if end.netErr {
+				w.req.filt.ede = edeNetworkError
+			}
+			m := s.newReply(w.req, end.rcode)
+			if i == 0 && w.req.st.cfg.logQueries {
+				source := "reply"
+				if end.rcode == dns.RcodeRefused {
+					source = "config" // dnsmasq: "config error is REFUSED (EDE: network error)"
+				}
+				s.logAnswerFor(w.req, source, m)
+			}
+			if w.deliver != nil {
+				w.deliver(s.finish(w.req, m))
+			}
+		}
+	}
+}
+
+// edeNetworkError is RFC 8914's "Network Error", which dnsmasq attaches
+// when no server could be asked.
+const edeNetworkError = 23

@@ -1,0 +1,199 @@
+package masterd
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// SIGUSR1 statistics and the NetState refresher (area D).
+const (
+	// statsWait bounds how long a SIGUSR1 waits for dnsd's report.
+	statsWait = 3 * time.Second
+	// netStateRefresh is how often the master re-reads the local networks
+	// and the neighbour table for local-service and add-mac, and sends
+	// them to dnsd when they changed.
+	netStateRefresh = 3 * time.Second
+)
+
+// statsState is the master's side of the statistics requests.
+type statsState struct {
+	mu      sync.Mutex
+	nextID  uint64
+	waiting map[uint64]chan *ipcpb.StatsReport
+}
+
+// dnsSupervisor returns the supervisor of dnsd, or nil without DNS.
+func (m *master) dnsSupervisor() *supervisor {
+	for _, s := range m.sups {
+		if s.role == "dnsd" {
+			return s
+		}
+	}
+	return nil
+}
+
+// dumpStats is SIGUSR1: it asks dnsd for its counters and writes them to
+// the log in dnsmasq's words. It returns at once; the report is logged
+// when it arrives (or a line saying it did not).
+func (m *master) dumpStats() {
+	sup := m.dnsSupervisor()
+	if sup == nil {
+		m.log.printf("master", "statistics: DNS is disabled")
+		return
+	}
+	m.stats.mu.Lock()
+	m.stats.nextID++
+	id := m.stats.nextID
+	ch := make(chan *ipcpb.StatsReport, 1)
+	if m.stats.waiting == nil {
+		m.stats.waiting = map[uint64]chan *ipcpb.StatsReport{}
+	}
+	m.stats.waiting[id] = ch
+	m.stats.mu.Unlock()
+	forget := func() {
+		m.stats.mu.Lock()
+		delete(m.stats.waiting, id)
+		m.stats.mu.Unlock()
+	}
+	sent := false
+	err := sup.withReady(func(c *ipc.Conn) error {
+		sent = true
+		return c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: id}}})
+	})
+	if err != nil || !sent {
+		forget()
+		m.log.printf("master", "statistics: dnsd is not running (%v)", err)
+		return
+	}
+	go func() {
+		defer forget()
+		select {
+		case r := <-ch:
+			for _, line := range formatStats(r, time.Now()) {
+				m.log.printf("master", "%s", line)
+			}
+		case <-time.After(statsWait):
+			m.log.printf("master", "statistics: no answer from dnsd within %v", statsWait)
+		}
+	}()
+}
+
+// handleWorkerMessage takes a message a worker sent after Ready. It
+// reports false for anything the master did not ask for, which the
+// supervisor treats as a protocol violation.
+func (m *master) handleWorkerMessage(role string, env *ipcpb.Envelope) bool {
+	r := env.GetStatsReport()
+	if role != "dnsd" || r == nil {
+		return false
+	}
+	m.stats.mu.Lock()
+	defer m.stats.mu.Unlock()
+	if r.GetId() == 0 || r.GetId() > m.stats.nextID {
+		return false // a report nobody asked for
+	}
+	if ch, ok := m.stats.waiting[r.GetId()]; ok {
+		select {
+		case ch <- r:
+		default:
+		}
+	}
+	return true // a late answer to an abandoned request is harmless
+}
+
+// formatStats writes a report in the lines dnsmasq 2.90 logs on SIGUSR1
+// (without its DNSSEC, memory-pool and TCP-child lines, which have no
+// meaning here).
+func formatStats(r *ipcpb.StatsReport, now time.Time) []string {
+	lines := []string{
+		fmt.Sprintf("time %d", now.Unix()),
+		fmt.Sprintf("cache size %d, %d/%d cache insertions re-used unexpired cache entries.",
+			r.GetCacheSize(), r.GetCacheLiveEvictions(), r.GetCacheInserts()),
+		fmt.Sprintf("queries forwarded %d, queries answered locally %d", r.GetQueriesForwarded(), r.GetQueriesAnsweredLocally()),
+	}
+	if r.GetUseStaleCache() {
+		lines = append(lines, fmt.Sprintf("queries answered from stale cache %d", r.GetStaleAnswers()))
+	}
+	lines = append(lines, "queries for authoritative zones 0")
+	for _, s := range r.GetServers() {
+		addr := s.GetAddress()
+		if ap, err := netip.ParseAddrPort(addr); err == nil {
+			addr = ap.Addr().String() + "#" + strconv.Itoa(int(ap.Port()))
+		}
+		lines = append(lines, fmt.Sprintf("server %s: queries sent %d, retried %d, failed %d, nxdomain replies %d, avg. latency %dms",
+			addr, s.GetQueries(), s.GetRetried(), s.GetFailed(), s.GetNxdomain(), s.GetAvgLatencyMs()))
+	}
+	if n := r.GetServersOmitted(); n > 0 {
+		lines = append(lines, fmt.Sprintf("%d more servers not listed", n))
+	}
+	if n := r.GetLogLinesLost(); n > 0 {
+		lines = append(lines, fmt.Sprintf("log-queries lines lost because logging fell behind: %d", n))
+	}
+	return lines
+}
+
+// refreshNetState keeps dnsd's view of the local networks (local-service)
+// and the neighbour table (add-mac) current: it reads both every
+// netStateRefresh and sends a NetState when they changed or dnsd was
+// restarted. It does nothing when neither option is on.
+func (m *master) refreshNetState(ctx context.Context) {
+	f := m.cfg.Filters
+	wantNets := m.cfg.Port != 0 && localServiceMode(m.cfg) == ipcpb.LocalService_LOCAL_SERVICE_NET
+	wantNeighbours := m.cfg.Port != 0 && (f.AddMAC || f.AddMACBase64 || f.AddMACText)
+	sup := m.dnsSupervisor()
+	if sup == nil || (!wantNets && !wantNeighbours) {
+		return
+	}
+	var lastConn *ipc.Conn
+	var lastSent *ipcpb.NetState
+	warned := map[string]bool{}
+	warn := func(what string, err error) {
+		if !warned[what] {
+			warned[what] = true
+			m.log.printf("master", "%s: %v", what, err)
+		}
+	}
+	for {
+		ns := &ipcpb.NetState{}
+		if wantNets {
+			nets, err := localNetworks()
+			if err != nil {
+				warn("local-service", err)
+			}
+			ns.LocalNetworks = nets
+		}
+		if wantNeighbours {
+			nbs, err := readNeighbours()
+			if err != nil {
+				warn("add-mac", err)
+			}
+			ns.Neighbours = nbs
+		}
+		if dropped := fitNetState(ns); dropped > 0 {
+			warn("add-mac", fmt.Errorf("neighbour table too large: %d entries not sent to dnsd", dropped))
+		}
+		_ = sup.withReady(func(c *ipc.Conn) error {
+			if c == lastConn && proto.Equal(ns, lastSent) {
+				return nil
+			}
+			if err := c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_NetState{NetState: ns}}); err != nil {
+				return err
+			}
+			lastConn, lastSent = c, ns
+			return nil
+		})
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(netStateRefresh):
+		}
+	}
+}

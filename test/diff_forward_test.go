@@ -1,0 +1,157 @@
+package test
+
+import "slices"
+
+// Differential scenarios: forwarding to one upstream and caching what it
+// says. The upstream data is defaultZone.
+
+// Differences several scenarios share.
+const (
+	reasonCachedCase = "a cached answer's owner names keep the case of the first query (or of the upstream data); dnsmasq 2.90 writes them in the case of the question being answered (cache, area B)"
+
+	reasonCachesEveryType = "moat caches every record type; dnsmasq 2.90 caches A, AAAA, CNAME, SRV and PTR unless cache-rr names more, so it forwards MX or TXT again"
+
+	reasonPartialTruncation = "a UDP reply too big for the client: moat sends TC with as many records as fit (part of an RRset, which a client ignoring TC would take as complete); dnsmasq 2.90 sends TC with empty sections"
+
+	reasonDOBit = "DO bit: dnsmasq 2.90 forwards a DO query (never from the cache, which holds no RRSIGs) with DO set upstream, and echoes DO in the reply (RFC 3225); moat answers it from the cache and drops DO, so a validating client behind moat gets no signatures"
+
+	reasonRetrySameServer = "after SERVFAIL or REFUSED dnsmasq 2.90 re-sends the query to the next server, which with one server is the same one; moat tries each configured server once (upstream policy, area C, to confirm)"
+)
+
+var _ = addDiffScenarios(
+	diffScenario{
+		name: "forward-types",
+		queries: []string{
+			"www.example.test A",
+			"www.example.test AAAA",
+			"alias.example.test A",
+			"chain.example.test AAAA",
+			"dangling.example.test A",
+			"mx.example.test MX",
+			"txt.example.test TXT",
+			"_sip._udp.example.test SRV",
+			"caa.example.test CAA",
+			"typed.example.test TYPE65400",
+			"foo.wild.example.test A",
+			"1.2.0.192.in-addr.arpa PTR",
+			"www.example.test ANY",
+		},
+	},
+	diffScenario{
+		name: "forward-negative",
+		queries: []string{
+			"missing.example.test A",
+			"nodata.example.test A",
+			"missing.example.test A",
+			"nodata.example.test A",
+			"9.2.0.192.in-addr.arpa PTR",
+			"servfail.example.test A",
+			"refused.example.test A",
+			// Last: a server may ask again after the client gave up, and
+			// that must not count against the next query.
+			"+edns drop.example.test A",
+		},
+		known: slices.Concat(
+			known("servfail.example.test A", deliberate, reasonRetrySameServer, "upstream"),
+			known("refused.example.test A", deliberate, reasonRetrySameServer, "upstream"),
+		),
+	},
+	diffScenario{
+		// Second asks of a name come from the cache: the upstreams see one
+		// query each, and the TTLs count down alike.
+		name: "cache-hits",
+		queries: []string{
+			"www.example.test A",
+			"www.example.test A",
+			"WWW.EXAMPLE.TEST A",
+			"alias.example.test A",
+			"www.example.test A",
+			"mx.example.test MX",
+			"mx.example.test MX",
+			"!sleep 1100ms",
+			"www.example.test A",
+			"short.example.test A",
+			"!sleep 2100ms",
+			"short.example.test A",
+			"zero.example.test A",
+			"zero.example.test A",
+		},
+		known: slices.Concat(
+			known("WWW.EXAMPLE.TEST A", openBug, reasonCachedCase, "answer"),
+			known("mx.example.test MX", deliberate, reasonCachesEveryType, "upstream"),
+		),
+	},
+	diffScenario{
+		name: "cache-disabled",
+		conf: "cache-size=0\n",
+		queries: []string{
+			"www.example.test A",
+			"www.example.test A",
+		},
+	},
+	diffScenario{
+		name: "mixed-case",
+		queries: []string{
+			"WwW.ExAmPlE.TeSt A",
+			"mixed.example.test A",
+			"MIXED.EXAMPLE.TEST A",
+			"mIxEd.ExAmPlE.tEsT A",
+		},
+		known: slices.Concat(
+			known("MIXED.EXAMPLE.TEST A", openBug, reasonCachedCase, "answer"),
+			known("mIxEd.ExAmPlE.tEsT A", openBug, reasonCachedCase, "answer"),
+		),
+	},
+	diffScenario{
+		name: "tcp",
+		queries: []string{
+			"+tcp www.example.test A",
+			"+tcp big.example.test TXT",
+			"+tcp missing.example.test A",
+			"+tcp www.example.test A",
+		},
+	},
+	diffScenario{
+		name: "edns-and-truncation",
+		queries: []string{
+			"+edns www.example.test A",
+			"+edns=4096 www.example.test A",
+			"+edns=512 www.example.test A",
+			"+do www.example.test A",
+			"many.example.test A",
+			"+edns many.example.test A",
+			"big.example.test TXT",
+			"+edns big.example.test TXT",
+			"+edns=4096 big.example.test TXT",
+			"+tcp big.example.test TXT",
+			"+ednsver=1 www.example.test A",
+			"+ednsopt=65001:abcd www.example.test A",
+		},
+		known: slices.Concat(
+			known("+do www.example.test A", openBug, reasonDOBit, "edns", "upstream"),
+			known("many.example.test A", openBug, reasonPartialTruncation, "answer"),
+			known("big.example.test TXT", openBug, reasonPartialTruncation, "answer"),
+			known("+edns big.example.test TXT", openBug, reasonPartialTruncation, "answer"),
+			known("+edns=4096 big.example.test TXT", openBug, reasonPartialTruncation, "answer"),
+			known("+edns many.example.test A", deliberate,
+				"moat's cache already holds the whole RRset (it asked upstream with EDNS for the plain query before); dnsmasq only had a truncated reply and asks again", "upstream"),
+			known("+ednsver=1 www.example.test A", deliberate,
+				"an unknown EDNS version gets BADVERS (no answer) as RFC 6891 6.1.3 and issue 3 require; dnsmasq 2.90 ignores the version and answers", "rcode", "answer"),
+		),
+	},
+	diffScenario{
+		name: "header-bits",
+		queries: []string{
+			"+norec www.example.test A",
+			"+cd www.example.test A",
+			"+ad mail.example.test A",
+			"+norec mail.example.test A",
+		},
+		known: slices.Concat(
+			known("+ad mail.example.test A", openBug,
+				"dnsmasq 2.90 passes the query's AD bit upstream (RFC 6840 5.7: the client understands AD); moat sends RD and CD only (minor while moat does no DNSSEC)", "upstream-flags"),
+			known("+norec mail.example.test A", openBug,
+				"a query without RD: dnsmasq 2.90 forwards it rather than answer from its cache (no cache snooping: RD=0 queries would reveal what other clients asked); moat answers from the cache", "upstream"),
+		),
+	},
+)
