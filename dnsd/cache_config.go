@@ -57,8 +57,10 @@ var fastPathNeutral = map[protoreflect.FieldNumber]bool{
 	// never cached), reply filters (applied before an answer is cached),
 	// the client options (their answers are not cached when they depend
 	// on the client), CHAOS names and the log format. local-service (90)
-	// and its networks (91) look at the client: not neutral.
+	// and its networks (91) look at the client: the fast path applies
+	// clientAllowed itself before answering (udpLoop.process).
 	80: true, 81: true, 83: true, 84: true, 85: true, 86: true, 87: true, 88: true, 89: true,
+	90: true, 91: true,
 	92: true, 93: true, 94: true, 95: true, 96: true, 97: true, 98: true,
 }
 

@@ -109,7 +109,7 @@ func (s *Server) refreshStale(req *request, a cache.Answer) {
 // the client gets: answer records are given at most max-ttl, as dnsmasq
 // does for forwarded replies (the cache keeps the true TTL).
 func (s *Server) cacheReply(req *request, upstream, client *dns.Msg) {
-	req.st.cache.Put(req.q, upstream)
+	req.st.cache.Put(req.q, cacheCopy(req, upstream)) // without DO's DNSSEC records (compat_query.go)
 	limit := req.st.cfg.cache.opts.MaxClientTTL
 	if limit == 0 {
 		return

@@ -18,7 +18,7 @@ import (
 // fastAnswer writes the cached reply to pkt into dst (capacity
 // fastReplyMax) and returns it, or reports false. q is scratch space.
 func (s *Server) fastAnswer(st *state, pkt []byte, q *cache.Query, dst []byte, now uint32) ([]byte, bool) {
-	if !cache.ParseQuery(pkt, q) {
+	if !cache.ParseQuery(pkt, q) || fastBypassesCache(q) { // RD=0 (compat_query.go)
 		return nil, false
 	}
 	s.sizeFastQuery(st, q)

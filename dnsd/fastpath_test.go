@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatdns/moat/internal/cache"
 	"github.com/moatdns/moat/internal/workerproc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
 
 // shapesUpstream answers a fixed set of names with answers of different
@@ -142,12 +143,20 @@ func TestFastPathMatchesPipeline(t *testing.T) {
 			raw := sh.pack(t, qq.name, qq.qtype, uint16(1000+i))
 			st := d.server.st.Load()
 			slow, fwd := d.server.handleLocal(st, raw, client, false)
-			if fwd != nil || slow == nil {
-				t.Fatalf("%s %s: not answered from the cache", qq.name, sh.name)
-			}
 			var q cache.Query
 			fast, ok := d.server.fastAnswer(st, raw, &q, make([]byte, 0, fastReplyMax), st.cache.Now())
 			total++
+			if !sh.rd {
+				// RD clear is forwarded, never answered from the cache
+				// (compat_query.go): the fast path must decline it too.
+				if fwd == nil || ok {
+					t.Errorf("%s %s: RD=0 answered from the cache (pipeline %v, fast path %v)", qq.name, sh.name, fwd == nil, ok)
+				}
+				continue
+			}
+			if fwd != nil || slow == nil {
+				t.Fatalf("%s %s: not answered from the cache", qq.name, sh.name)
+			}
 			if !ok {
 				continue
 			}
@@ -161,8 +170,8 @@ func TestFastPathMatchesPipeline(t *testing.T) {
 		}
 	}
 	// The answers that fit 512 bytes uncompressed are fast for every
-	// shape: a, multi, cname, mx, nx, nodata.
-	if want := 6 * len(queryShapes()); fastCount < want {
+	// shape with RD set: a, multi, cname, mx, nx, nodata.
+	if want := 6 * len(queryShapes()) * 2 / 3; fastCount < want {
 		t.Errorf("fast path answered %d of %d queries, want at least %d", fastCount, total, want)
 	}
 	t.Logf("fast path answered %d of %d query shapes", fastCount, total)
@@ -347,5 +356,56 @@ func TestForwardedRepliesBatched(t *testing.T) {
 	}
 	if up.queries() != clients {
 		t.Errorf("upstream saw %d queries, want %d", up.queries(), clients)
+	}
+}
+
+// TestFastPathHonoursLocalService: with local-service, a cached answer is
+// still never given to a client the pipeline would ignore.
+func TestFastPathHonoursLocalService(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 3600))
+	cfg := upstreamCfg(up.addr)
+	cfg.LocalService = ipcpb.LocalService_LOCAL_SERVICE_HOST // loopback clients only
+	d := startDNSD(t, cfg, "", instanceOptions{})
+	for range 3 {
+		ask(t, d, newQuery("local.example.", dns.TypeA), "udp") // cached and confirmed
+	}
+	st := d.server.st.Load()
+	if !st.fast.valid(st) {
+		t.Fatal("fast path off with local-service")
+	}
+	conn, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(d.udpAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The loop runs in this goroutine, on a server of its own holding the
+	// same state, so that its log (local-service logs the first stranger)
+	// is closed here too.
+	s := newServer(&syncBuffer{})
+	defer s.log.close()
+	s.st.Store(st)
+	l, err := newUDPLoop(s, conn, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := newQuery("local.example.", dns.TypeA).Pack()
+	for _, tc := range []struct {
+		client   string
+		answered bool
+	}{{"127.0.0.1:4000", true}, {"192.0.2.7:4000", false}} {
+		copy(l.recvBuf[0][:], raw)
+		l.recvHdr[0].Len = uint32(len(raw))
+		l.recvHdr[0].Hdr.Flags = 0
+		putSockaddr(&l.recvName[0], netip.MustParseAddrPort(tc.client))
+		hits := st.cache.Stats().FastHits
+		l.process(1)
+		if answered := l.nsend == 1; answered != tc.answered {
+			t.Errorf("client %s: answered %v, want %v", tc.client, answered, tc.answered)
+		}
+		if tc.answered && st.cache.Stats().FastHits != hits+1 {
+			t.Errorf("client %s: not answered by the fast path", tc.client)
+		}
+		l.nsend = 0
+		clear(l.sendData[:])
 	}
 }

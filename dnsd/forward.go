@@ -54,15 +54,17 @@ func withoutOPT(rrs []dns.RR) []dns.RR {
 }
 
 // upstreamQuery packs the query dnsd sends, with ID 0 (each try sets its
-// own crypto-random ID): the client's question and RD/CD bits, and EDNS0
-// with dnsd's UDP size.
+// own crypto-random ID): the client's question, its RD, AD and CD bits
+// and DO bit (as dnsmasq 2.90 passes them, RFC 6840 5.7, RFC 3225), and
+// EDNS0 with dnsd's UDP size.
 func upstreamQuery(req *request) ([]byte, error) {
 	q := new(dns.Msg)
 	q.Opcode = dns.OpcodeQuery
 	q.RecursionDesired = req.msg.RecursionDesired
+	q.AuthenticatedData = req.msg.AuthenticatedData
 	q.CheckingDisabled = req.msg.CheckingDisabled
 	q.Question = []dns.Question{req.q}
-	q.SetEdns0(req.st.cfg.ednsMax, false)
+	q.SetEdns0(req.st.cfg.ednsMax, clientDO(req.msg))
 	addClientOptions(q, req) // add-mac, add-subnet (filter_edns.go)
 	out, err := q.Pack()
 	if err != nil {

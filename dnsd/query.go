@@ -65,7 +65,7 @@ func (s *Server) handleLocalAt(st *state, raw []byte, client netip.AddrPort, dst
 	}
 	if len(msg.Question) != 1 {
 		s.stats.malformed.Add(1)
-		return nil, nil
+		return answerNoQuestion(msg), nil // FORMERR without a question (compat_query.go)
 	}
 	req := &request{msg: msg, q: msg.Question[0], client: client, dst: dst, tcp: tcp, st: st, maxSize: dns.MinMsgSize}
 	req.key = hosts.Key(req.q.Name)
@@ -107,13 +107,14 @@ func (s *Server) handleLocalAt(st *state, raw []byte, client netip.AddrPort, dst
 	if m := s.filterQuery(req); m != nil { // domain-needed, bogus-priv, filterwin2k (filter_query.go)
 		return s.finish(req, m), nil
 	}
-	if out, ok := s.answerFromCache(req, raw); ok {
+	if out, ok := s.cachedAnswer(req, raw); ok { // not for RD=0 or DO (compat_query.go)
 		return out, nil
 	}
 	if len(r.servers) == 0 {
 		// dnsmasq 2.90 with no server for the name: REFUSED, logged
 		// "config error is REFUSED".
 		s.stats.refused.Add(1)
+		req.filt.ede = edeNotReady // as dnsmasq (compat_query.go)
 		m := s.newReply(req, dns.RcodeRefused)
 		if cfg.logQueries {
 			s.logAnswerFor(req, "config", m)
@@ -140,20 +141,19 @@ func (s *Server) newReply(req *request, rcode int) *dns.Msg {
 }
 
 // finish adds the OPT record when the client used EDNS, truncates to what
-// the client takes (setting TC), and packs. A reply that cannot be packed
-// becomes SERVFAIL.
+// the client takes (setting TC, emptying the sections), and packs. A reply
+// that cannot be packed becomes SERVFAIL.
 func (s *Server) finish(req *request, m *dns.Msg) []byte {
 	if req.edns {
-		m.SetEdns0(req.st.cfg.ednsMax, false)
+		// The client's DO bit is echoed (RFC 3225).
+		m.SetEdns0(req.st.cfg.ednsMax, clientDO(req.msg))
 		addEDE(req, m) // filter_reply.go
 	}
-	m.Compress = true
-	m.Truncate(req.maxSize)
-	out, err := m.Pack()
+	out, err := packForClient(m, req.maxSize) // TC with empty sections (compat_truncate.go)
 	if err != nil {
 		fail := s.newReply(req, dns.RcodeServerFailure)
 		if req.edns {
-			fail.SetEdns0(req.st.cfg.ednsMax, false)
+			fail.SetEdns0(req.st.cfg.ednsMax, clientDO(req.msg))
 		}
 		out, err = fail.Pack()
 		if err != nil {

@@ -83,6 +83,12 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			}
 			return fmt.Errorf("ipc: %w", err)
 		}
+		if handled, err := s.receiveSocketsChanged(env, fds); handled { // area H: bind-dynamic (sockets_dynamic.go)
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if len(fds) > 0 {
 			for _, fd := range fds {
 				_ = syscall.Close(fd)
@@ -147,7 +153,7 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 		if started {
 			continue
 		}
-		if err := s.start(sockets); err != nil {
+		if err := s.startAll(sockets); err != nil { // area H: with sockets added before now (sockets_dynamic.go)
 			return fmt.Errorf("serve: %w", err)
 		}
 		started = true

@@ -74,6 +74,10 @@ type Server struct {
 	// (area C, upstream_flight.go).
 	up upstreamRuntime
 
+	// dyn holds the listeners by address, for bind-dynamic's removals
+	// (area H, sockets_dynamic.go).
+	dyn dynamicSockets
+
 	udpTry, tcpTry, budget, tcpIdle time.Duration
 	tcpMaxConns                     int
 	forwardSlots                    chan struct{}
@@ -166,6 +170,7 @@ func (s *Server) start(sockets []workerproc.Socket) error {
 				return fail(fmt.Errorf("socket %d (%s): not a UDP socket", i, sock.Desc.GetAddress()))
 			}
 			udps = append(udps, udpSock{conn, sock.Desc.GetPktinfo()})
+			s.noteListener(sock.Desc.GetAddress(), conn) // area H: bind-dynamic closes it by address
 		case ipcpb.Socket_KIND_DNS_TCP:
 			l, err := net.FileListener(sock.File)
 			if err != nil {
@@ -177,6 +182,7 @@ func (s *Server) start(sockets []workerproc.Socket) error {
 				return fail(fmt.Errorf("socket %d (%s): not a TCP listener", i, sock.Desc.GetAddress()))
 			}
 			tcps = append(tcps, tl)
+			s.noteListener(sock.Desc.GetAddress(), tl) // area H
 		default:
 			return fail(fmt.Errorf("socket %d (%s): kind %s is not for dnsd", i, sock.Desc.GetAddress(), sock.Desc.GetKind()))
 		}

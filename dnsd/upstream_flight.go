@@ -41,12 +41,15 @@ type upstreamRuntime struct {
 // same server group. A query whose upstream query carries options of its
 // own client (add-mac, add-subnet from the client's address) is keyed by
 // that client as well: its answer is for that client only.
+// The header bits the upstream query copies from the first client (RD, AD,
+// CD, DO) are part of the key: an RD=1 client must not get, or cache, the
+// answer to another client's non-recursive query.
 type flightKey struct {
-	name          string
-	qtype, qclass uint16
-	cd, do, tcp   bool
-	group         *serverGroup
-	client        netip.AddrPort
+	name                string
+	qtype, qclass       uint16
+	rd, ad, cd, do, tcp bool
+	group               *serverGroup
+	client              netip.AddrPort
 }
 
 type waiter struct {
@@ -75,6 +78,7 @@ type flightEnd struct {
 
 func flightKeyOf(req *request) flightKey {
 	k := flightKey{name: req.key, qtype: req.q.Qtype, qclass: req.q.Qclass,
+		rd: req.msg.RecursionDesired, ad: req.msg.AuthenticatedData,
 		cd: req.msg.CheckingDisabled, tcp: req.tcp, group: req.servers[0].group}
 	if opt := req.msg.IsEdns0(); opt != nil {
 		k.do = opt.Do()

@@ -362,14 +362,11 @@ func closeFDs(fds []int) {
 }
 
 // checkFDCount enforces how many descriptors travel with each message: a
-// SocketSet carries exactly one per Socket, every other message none. A
-// message kind that needs descriptors must be added here.
+// SocketSet carries exactly one per Socket, a SocketsChanged one per added
+// Socket, every other message none. A message kind that needs descriptors
+// must be added to wantFDs (validate_sockets.go).
 func checkFDCount(m *ipcpb.Envelope, n int) error {
-	want := 0
-	if ss := m.GetSocketSet(); ss != nil {
-		want = len(ss.GetSockets())
-	}
-	if n != want {
+	if want := wantFDs(m); n != want {
 		return fmt.Errorf("%s carries %d descriptor(s), want %d: %w", messageName(m), n, want, ErrTooManyFDs)
 	}
 	return nil

@@ -35,7 +35,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 	for _, m := range sampleMessages() {
 		t.Run(MessageName(m), func(t *testing.T) {
 			var fds []int
-			for range m.GetSocketSet().GetSockets() {
+			for range wantFDs(m) {
 				_, w := newPipe(t)
 				fds = append(fds, fdOf(t, w))
 			}

@@ -173,6 +173,14 @@ func sampleMessages() []*ipcpb.Envelope {
 			LocalNetworks: []string{"192.168.1.0/24", "fd00::/64"},
 			Neighbours:    []*ipcpb.Neighbour{{Address: []byte{192, 168, 1, 2}, Mac: []byte{2, 0, 0, 0, 0, 1}}},
 		}}},
+		// Area H: bind-dynamic adds and removes DNS sockets.
+		{Msg: &ipcpb.Envelope_SocketsChanged{SocketsChanged: &ipcpb.SocketsChanged{
+			Added: []*ipcpb.Socket{
+				{Kind: ipcpb.Socket_KIND_DNS_UDP, Address: "192.0.2.1:53"},
+				{Kind: ipcpb.Socket_KIND_DNS_TCP, Address: "[fe80::1%eth0]:53"},
+			},
+			Removed: []string{"198.51.100.7:53"},
+		}}},
 	}
 }
 

@@ -126,6 +126,8 @@ func validateMsg(m *ipcpb.Envelope) error {
 		return nonNil(x.StatsReport, validateStatsReport)
 	case *ipcpb.Envelope_NetState:
 		return nonNil(x.NetState, validateNetState)
+	case *ipcpb.Envelope_SocketsChanged: // area H: bind-dynamic (validate_sockets.go)
+		return nonNil(x.SocketsChanged, validateSocketsChanged)
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)

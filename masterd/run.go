@@ -33,6 +33,10 @@ type master struct {
 	sups    []*supervisor
 	exe     string     // worker binary; "" = selfExe (tests set it)
 	stats   statsState // area D: SIGUSR1 requests to dnsd (stats.go)
+
+	// dynamic holds bind-dynamic's sockets; nil without it (area H,
+	// binddynamic.go).
+	dynamic *dynamicListeners
 }
 
 // Run is the master's main; it returns the process exit code.
@@ -53,6 +57,10 @@ func Run(args []string) int {
 		fmt.Print(cfg.String())
 		return 0
 	case cfg.Test:
+		if err := testModeChecks(cfg); err != nil { // what dnsmasq --test checks beyond parsing (testmode.go)
+			fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
+			return 1
+		}
 		fmt.Fprintln(os.Stderr, "moatd: syntax check OK.")
 		return 0
 	case cfg.CheckSandbox:
@@ -85,8 +93,17 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		log.printf("master", "sandbox: %s", n)
 	}
 
+	if err := checkRunOptions(cfg); err != nil { // area H: bind-interfaces with bind-dynamic (binddynamic.go)
+		return err
+	}
 	var dnsSockets []openSocket
-	if cfg.Port != 0 {
+	if cfg.Port != 0 && cfg.Runtime.BindDynamic { // area H: the sockets follow the addresses (binddynamic.go)
+		if m.dynamic, m.plan, err = startBindDynamic(cfg, log); err != nil {
+			return err
+		}
+		defer m.dynamic.close()
+	}
+	if cfg.Port != 0 && !cfg.Runtime.BindDynamic {
 		if m.plan, err = planListeners(cfg); err != nil {
 			return err
 		}
@@ -143,6 +160,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 	go func() { // area A: hostsdir and interface addresses for dnsd (dns_hostsdir.go)
 		defer wg.Done()
 		m.watchLocalData(ctx)
+	}()
+	wg.Add(1)
+	go func() { // area H: bind-dynamic follows address changes (binddynamic.go)
+		defer wg.Done()
+		m.dynamic.watch(ctx)
 	}()
 	defer wg.Wait()
 

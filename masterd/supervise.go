@@ -138,6 +138,11 @@ func (s *supervisor) start(w *worker) error {
 	if err := w.conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_SocketSet{SocketSet: set}}, fds...); err != nil {
 		return fmt.Errorf("send sockets: %w", err)
 	}
+	if s.role == "dnsd" { // area H: bind-dynamic's current sockets; nothing without it (binddynamic.go)
+		if err := s.m.dynamic.attach(w.conn); err != nil {
+			return fmt.Errorf("send sockets: %w", err)
+		}
+	}
 	if s.configure != nil {
 		if err := s.configure(w.conn); err != nil {
 			return err

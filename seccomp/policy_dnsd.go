@@ -33,6 +33,15 @@ var promiseDNSInet = Promise{
 		fail("socket", syscall.EPROTONOSUPPORT,
 			argIn(0, "AF_INET, AF_INET6", unix.AF_INET, unix.AF_INET6),
 			argIn(2, "IPPROTO_MPTCP", unix.IPPROTO_MPTCP)),
+		// Go's net package names the zone of a link-local IPv6 address
+		// (an inherited socket bound to fe80::1%eth0 with bind-interfaces
+		// or bind-dynamic, a client's fe80:: source) from the interface
+		// table, which it reads over rtnetlink. That read must fail, not
+		// kill: Go then writes the zone as the interface index. Every
+		// other netlink protocol still kills.
+		fail("socket", syscall.EAFNOSUPPORT,
+			argIn(0, "AF_NETLINK", unix.AF_NETLINK),
+			argIn(2, "NETLINK_ROUTE", unix.NETLINK_ROUTE)),
 		allow("socket",
 			argIn(0, "AF_INET, AF_INET6", unix.AF_INET, unix.AF_INET6),
 			argMaskedIn(1, ^uint64(sockTypeFlags), "SOCK_DGRAM, SOCK_STREAM (| SOCK_NONBLOCK | SOCK_CLOEXEC)",

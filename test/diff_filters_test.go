@@ -132,7 +132,6 @@ var _ = addDiffScenarios(
 		queries: []string{
 			"+edns=4096 big.example.test TXT", "+edns=4096 many.example.test A", "+edns=4096 www.example.test A",
 		},
-		known: known("+edns=4096 big.example.test TXT", openBug, reasonPartialTruncation, "answer"),
 	},
 	diffScenario{
 		name: "add-subnet",

@@ -142,8 +142,6 @@ var _ = addDiffScenarios(
 			"+ttl=exact missing.lan.test A",
 			"+edns www.example.test A",
 		},
-		known: known("+edns www.example.test A", openBug,
-			"dnsmasq 2.90 adds an Extended DNS Error (RFC 8914; option 15, code 14 \"Not Ready\") to REFUSED for want of a server when the client uses EDNS; moat sends no EDE", "edns"),
 	},
 	diffScenario{
 		name:  "sighup-rereads-hosts",

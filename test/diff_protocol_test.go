@@ -10,8 +10,6 @@ const (
 
 	reasonNotimp = "moat answers NOTIMP to an opcode it does not implement, as RFC 1035 and issue 3 ask; dnsmasq 2.90 does not answer at all, and the client waits for its timeout"
 
-	reasonNoQuestion = "a query without a question: dnsmasq 2.90 answers FORMERR; moat drops it (UDP) or closes the connection (TCP) without a reply"
-
 	reasonVersionBind = "version.bind names the server that answers: moat-VERSION, not dnsmasq-2.90"
 )
 
@@ -43,11 +41,6 @@ var _ = addDiffScenarios(
 			"+noquestion +edns",
 			"+tcp +noquestion",
 		},
-		known: slices.Concat(
-			known("+noquestion", openBug, reasonNoQuestion, "reply"),
-			known("+noquestion +edns", openBug, reasonNoQuestion, "reply"),
-			known("+tcp +noquestion", openBug, reasonNoQuestion, "reply"),
-		),
 	},
 	diffScenario{
 		name: "classes-and-types",

@@ -23,10 +23,6 @@ import (
 // huge TTL from a broken upstream cannot pin an entry forever.
 const MaxTTL = 7 * 24 * 3600
 
-// DefaultStaleMax is how long past its expiry use-stale-cache serves an
-// entry when no limit is given: one day, as dnsmasq 2.90.
-const DefaultStaleMax = 24 * 3600
-
 // Options are the cache settings of dnsmasq's configuration language.
 type Options struct {
 	// Size is cache-size: the most answers kept; 0 disables the cache.

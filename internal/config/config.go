@@ -65,6 +65,7 @@ type Config struct {
 	Cache            DNSCache     // no-negcache, neg-ttl, min/max-cache-ttl, max-ttl, use-stale-cache, ... (dns_cache.go)
 	Upstream         DNSUpstream  // strict-order, all-servers, dns-forward-max, ports, ... (dns_upstream.go)
 	Local            LocalData    // hosts, host-record, cname, srv/txt/mx/ptr/naptr/caa/dns-rr, address=, domain, ... (dns_localdata.go)
+	Runtime          RunOptions   // bind-dynamic, log-async (runtime_options.go)
 
 	// Actions: command line only, never printed by String.
 	Test         bool // test: check the configuration and exit

@@ -114,6 +114,8 @@ func TestImplementedOptions(t *testing.T) {
 		"hostsdir", "expand-hosts", "domain", "domain-suffix", "host-record", "cname", "srv-host",
 		"txt-record", "mx-host", "mx-target", "selfmx", "localmx", "ptr-record", "naptr-record",
 		"caa-record", "dns-rr", "interface-name", "address", "local-ttl", "localise-queries",
+		// area H: bind-dynamic, log-async (runtime_options.go)
+		"bind-dynamic", "log-async",
 		// DHCP (dhcp_*.go)
 		"dhcp-host", "dhcp-hostsfile", "read-ethers", "dhcp-option", "dhcp-option-force", "dhcp-match",
 		"dhcp-vendorclass", "dhcp-userclass", "dhcp-mac", "dhcp-circuitid", "dhcp-remoteid", "tag-if",

@@ -35,6 +35,7 @@ func (c *Config) String() string {
 		line("except-interface", i)
 	}
 	flag("bind-interfaces", c.BindInterfaces)
+	c.Runtime.print(line, flag) // bind-dynamic, log-async (runtime_options.go)
 	for _, s := range c.Servers {
 		name, val := serverLine(s)
 		line(name, val)

@@ -276,6 +276,7 @@ type Envelope struct {
 	//	*Envelope_StatsRequest
 	//	*Envelope_StatsReport
 	//	*Envelope_NetState
+	//	*Envelope_SocketsChanged
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -453,6 +454,15 @@ func (x *Envelope) GetNetState() *NetState {
 	return nil
 }
 
+func (x *Envelope) GetSocketsChanged() *SocketsChanged {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_SocketsChanged); ok {
+			return x.SocketsChanged
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Msg interface {
 	isEnvelope_Msg()
 }
@@ -518,6 +528,11 @@ type Envelope_NetState struct {
 	NetState *NetState `protobuf:"bytes,52,opt,name=net_state,json=netState,proto3,oneof"`
 }
 
+type Envelope_SocketsChanged struct {
+	// Area H (bind-dynamic), 60-69.
+	SocketsChanged *SocketsChanged `protobuf:"bytes,60,opt,name=sockets_changed,json=socketsChanged,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Msg() {}
 
 func (*Envelope_Ready) isEnvelope_Msg() {}
@@ -547,6 +562,8 @@ func (*Envelope_StatsRequest) isEnvelope_Msg() {}
 func (*Envelope_StatsReport) isEnvelope_Msg() {}
 
 func (*Envelope_NetState) isEnvelope_Msg() {}
+
+func (*Envelope_SocketsChanged) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -2671,11 +2688,72 @@ func (x *Neighbour) GetMac() []byte {
 	return nil
 }
 
+// SocketsChanged (master to dnsd, bind-dynamic) changes the DNS sockets of
+// a running (or starting) dnsd as addresses come and go. Every socket
+// bound to an address in removed is closed first; then the descriptors
+// that travel with the message, one per entry of added and in that order,
+// are served at once. A restarted dnsd gets the whole current set this way
+// after its (empty) SocketSet, in as many messages as the descriptor cap
+// needs.
+type SocketsChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Added []*Socket              `protobuf:"bytes,1,rep,name=added,proto3" json:"added,omitempty"`
+	// Socket.address values ("ip:port", "[fe80::1%eth0]:53") of sockets
+	// sent earlier.
+	Removed       []string `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketsChanged) Reset() {
+	*x = SocketsChanged{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketsChanged) ProtoMessage() {}
+
+func (x *SocketsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketsChanged.ProtoReflect.Descriptor instead.
+func (*SocketsChanged) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SocketsChanged) GetAdded() []*Socket {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *SocketsChanged) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xfd\x06\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xc5\a\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -2696,7 +2774,8 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x0eprotocol_error\x18\f \x01(\v2\x1a.moat.ipc.v1.ProtocolErrorH\x00R\rprotocolError\x12@\n" +
 	"\rstats_request\x182 \x01(\v2\x19.moat.ipc.v1.StatsRequestH\x00R\fstatsRequest\x12=\n" +
 	"\fstats_report\x183 \x01(\v2\x18.moat.ipc.v1.StatsReportH\x00R\vstatsReport\x124\n" +
-	"\tnet_state\x184 \x01(\v2\x15.moat.ipc.v1.NetStateH\x00R\bnetStateB\x05\n" +
+	"\tnet_state\x184 \x01(\v2\x15.moat.ipc.v1.NetStateH\x00R\bnetState\x12F\n" +
+	"\x0fsockets_changed\x18< \x01(\v2\x1b.moat.ipc.v1.SocketsChangedH\x00R\x0esocketsChangedB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -2902,7 +2981,10 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"neighbours\"7\n" +
 	"\tNeighbour\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x10\n" +
-	"\x03mac\x18\x02 \x01(\fR\x03mac*v\n" +
+	"\x03mac\x18\x02 \x01(\fR\x03mac\"U\n" +
+	"\x0eSocketsChanged\x12)\n" +
+	"\x05added\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\x05added\x12\x18\n" +
+	"\aremoved\x18\x02 \x03(\tR\aremoved*v\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
@@ -2928,38 +3010,39 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 }
 
 var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ipc_proto_moat_proto_goTypes = []any{
-	(Table)(0),            // 0: moat.ipc.v1.Table
-	(LocalService)(0),     // 1: moat.ipc.v1.LocalService
-	(Socket_Kind)(0),      // 2: moat.ipc.v1.Socket.Kind
-	(LocalHost_Kind)(0),   // 3: moat.ipc.v1.LocalHost.Kind
-	(*Envelope)(nil),      // 4: moat.ipc.v1.Envelope
-	(*Hello)(nil),         // 5: moat.ipc.v1.Hello
-	(*SandboxStatus)(nil), // 6: moat.ipc.v1.SandboxStatus
-	(*Ready)(nil),         // 7: moat.ipc.v1.Ready
-	(*Socket)(nil),        // 8: moat.ipc.v1.Socket
-	(*SocketSet)(nil),     // 9: moat.ipc.v1.SocketSet
-	(*Upstream)(nil),      // 10: moat.ipc.v1.Upstream
-	(*DNSConfig)(nil),     // 11: moat.ipc.v1.DNSConfig
-	(*TableBegin)(nil),    // 12: moat.ipc.v1.TableBegin
-	(*HostEntry)(nil),     // 13: moat.ipc.v1.HostEntry
-	(*TableItem)(nil),     // 14: moat.ipc.v1.TableItem
-	(*LocalRecord)(nil),   // 15: moat.ipc.v1.LocalRecord
-	(*LocalHost)(nil),     // 16: moat.ipc.v1.LocalHost
-	(*AddressRule)(nil),   // 17: moat.ipc.v1.AddressRule
-	(*TableEnd)(nil),      // 18: moat.ipc.v1.TableEnd
-	(*Shutdown)(nil),      // 19: moat.ipc.v1.Shutdown
-	(*ProbeRequest)(nil),  // 20: moat.ipc.v1.ProbeRequest
-	(*ProbeResult)(nil),   // 21: moat.ipc.v1.ProbeResult
-	(*ProtocolError)(nil), // 22: moat.ipc.v1.ProtocolError
-	(*ClientSubnet)(nil),  // 23: moat.ipc.v1.ClientSubnet
-	(*SubnetSource)(nil),  // 24: moat.ipc.v1.SubnetSource
-	(*StatsRequest)(nil),  // 25: moat.ipc.v1.StatsRequest
-	(*StatsReport)(nil),   // 26: moat.ipc.v1.StatsReport
-	(*ServerStats)(nil),   // 27: moat.ipc.v1.ServerStats
-	(*NetState)(nil),      // 28: moat.ipc.v1.NetState
-	(*Neighbour)(nil),     // 29: moat.ipc.v1.Neighbour
+	(Table)(0),             // 0: moat.ipc.v1.Table
+	(LocalService)(0),      // 1: moat.ipc.v1.LocalService
+	(Socket_Kind)(0),       // 2: moat.ipc.v1.Socket.Kind
+	(LocalHost_Kind)(0),    // 3: moat.ipc.v1.LocalHost.Kind
+	(*Envelope)(nil),       // 4: moat.ipc.v1.Envelope
+	(*Hello)(nil),          // 5: moat.ipc.v1.Hello
+	(*SandboxStatus)(nil),  // 6: moat.ipc.v1.SandboxStatus
+	(*Ready)(nil),          // 7: moat.ipc.v1.Ready
+	(*Socket)(nil),         // 8: moat.ipc.v1.Socket
+	(*SocketSet)(nil),      // 9: moat.ipc.v1.SocketSet
+	(*Upstream)(nil),       // 10: moat.ipc.v1.Upstream
+	(*DNSConfig)(nil),      // 11: moat.ipc.v1.DNSConfig
+	(*TableBegin)(nil),     // 12: moat.ipc.v1.TableBegin
+	(*HostEntry)(nil),      // 13: moat.ipc.v1.HostEntry
+	(*TableItem)(nil),      // 14: moat.ipc.v1.TableItem
+	(*LocalRecord)(nil),    // 15: moat.ipc.v1.LocalRecord
+	(*LocalHost)(nil),      // 16: moat.ipc.v1.LocalHost
+	(*AddressRule)(nil),    // 17: moat.ipc.v1.AddressRule
+	(*TableEnd)(nil),       // 18: moat.ipc.v1.TableEnd
+	(*Shutdown)(nil),       // 19: moat.ipc.v1.Shutdown
+	(*ProbeRequest)(nil),   // 20: moat.ipc.v1.ProbeRequest
+	(*ProbeResult)(nil),    // 21: moat.ipc.v1.ProbeResult
+	(*ProtocolError)(nil),  // 22: moat.ipc.v1.ProtocolError
+	(*ClientSubnet)(nil),   // 23: moat.ipc.v1.ClientSubnet
+	(*SubnetSource)(nil),   // 24: moat.ipc.v1.SubnetSource
+	(*StatsRequest)(nil),   // 25: moat.ipc.v1.StatsRequest
+	(*StatsReport)(nil),    // 26: moat.ipc.v1.StatsReport
+	(*ServerStats)(nil),    // 27: moat.ipc.v1.ServerStats
+	(*NetState)(nil),       // 28: moat.ipc.v1.NetState
+	(*Neighbour)(nil),      // 29: moat.ipc.v1.Neighbour
+	(*SocketsChanged)(nil), // 30: moat.ipc.v1.SocketsChanged
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
 	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
@@ -2977,28 +3060,30 @@ var file_ipc_proto_moat_proto_depIdxs = []int32{
 	25, // 12: moat.ipc.v1.Envelope.stats_request:type_name -> moat.ipc.v1.StatsRequest
 	26, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
 	28, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
-	6,  // 15: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	2,  // 16: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	8,  // 17: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	10, // 18: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	1,  // 19: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
-	23, // 20: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
-	0,  // 21: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	13, // 22: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	10, // 23: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
-	15, // 24: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
-	16, // 25: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
-	17, // 26: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
-	3,  // 27: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
-	24, // 28: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
-	24, // 29: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
-	27, // 30: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
-	29, // 31: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	30, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
+	6,  // 16: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 17: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	8,  // 18: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	10, // 19: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 20: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	23, // 21: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 22: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	13, // 23: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	10, // 24: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	15, // 25: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	16, // 26: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	17, // 27: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 28: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	24, // 29: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	24, // 30: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	27, // 31: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	29, // 32: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	8,  // 33: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -3022,6 +3107,7 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_StatsRequest)(nil),
 		(*Envelope_StatsReport)(nil),
 		(*Envelope_NetState)(nil),
+		(*Envelope_SocketsChanged)(nil),
 	}
 	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -3030,7 +3116,7 @@ func file_ipc_proto_moat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

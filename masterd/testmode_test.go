@@ -1,0 +1,54 @@
+package masterd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moatdns/moat/internal/config"
+)
+
+// The verdicts are dnsmasq 2.90's --test verdicts on the same lines
+// (checked by hand): it refuses a scope interface that does not exist and
+// several resolv-files with no-poll, and accepts what it leaves to its
+// start.
+func TestTestModeChecks(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  string // "" = accepted; else the error contains ":LINE: " + this
+	}{
+		{"plain config", []string{"server=192.0.2.1", "no-poll"}, ""},
+		{"scope interface exists", []string{"server=fe80::1%lo"}, ""},
+		{"scope interface missing", []string{"no-resolv", "server=fe80::1%nosuch0"}, ":2: server: scope %nosuch0: bad interface name"},
+		{"scope on a domain server", []string{"server=/lan/fe80::1%nosuch0#5353"}, ":1: server: scope %nosuch0"},
+		{"scope on rev-server", []string{"rev-server=10.0.0.0/8,fe80::1%nosuch0"}, ":1: rev-server: scope %nosuch0"},
+		{"scope by index (moat's extension)", []string{"server=fe80::1%1"}, ""},
+		{"scope by an index nobody has", []string{"server=fe80::1%99999"}, ":1: server: scope %99999: bad interface name"},
+		{"no-poll with two resolv-files", []string{"no-poll", "resolv-file=/etc/resolv.conf", "resolv-file=/tmp/other"}, "only one resolv.conf file allowed in no-poll mode"},
+		{"no-poll with two resolv-files and no-resolv", []string{"no-poll", "no-resolv", "resolv-file=/a", "resolv-file=/b"}, ""},
+		{"ports left to the start", []string{"min-port=2000", "max-port=1000"}, ""},
+		{"bind-interfaces with bind-dynamic left to the start", []string{"bind-interfaces", "bind-dynamic"}, ""},
+		{"missing interface left to the start", []string{"interface=nosuch0", "bind-interfaces"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "test.conf")
+			if err := os.WriteFile(path, []byte(strings.Join(tt.lines, "\n")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Parse([]string{"-C", path}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = testModeChecks(cfg)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("testModeChecks: %v, want accepted", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("testModeChecks: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
