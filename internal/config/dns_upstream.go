@@ -207,34 +207,13 @@ var errServersFileOption = errors.New("only server and rev-server are allowed in
 // ("file:line: option: what is wrong"), joined; nil when all are good.
 func ParseServersFile(path string, data []byte) ([]Server, error) {
 	p := &parser{cfg: &Config{}, limit: maxErrors, once: map[*option]onceUse{}}
-	text := string(data)
-	for n := 1; text != "" && !p.stop; n++ {
-		line, rest, _ := strings.Cut(text, "\n")
-		text = rest
-		at := location{file: path, line: n}
-		switch {
-		case len(line) > maxLineBytes:
-			p.fail(at, "", fmt.Errorf("line is longer than %d bytes", maxLineBytes))
-			continue
-		case strings.IndexByte(line, 0) >= 0:
-			p.fail(at, "", errors.New("line contains a NUL byte"))
-			continue
-		}
-		lexed, quoted, err := lexLine(line)
-		if err != nil {
-			p.fail(at, "", err)
-			continue
-		}
-		if lexed == "" {
-			continue
-		}
-		name, v := splitOption(lexed, quoted)
+	p.eachOption(path, string(data), func(at location, name string, v value) {
 		if name != "server" && name != "rev-server" {
 			p.fail(at, name, errServersFileOption)
-			continue
+			return
 		}
 		p.fileOption(at, name, v)
-	}
+	})
 	return p.cfg.Servers, errors.Join(p.errs...)
 }
 

@@ -99,6 +99,13 @@ func (p *parser) readCapped(path string) (string, error) {
 
 // parseLines parses the text of one file, line by line.
 func (p *parser) parseLines(path, data string) {
+	p.eachOption(path, data, p.fileOption)
+}
+
+// eachOption lexes the text of one file and calls apply for every option
+// line. Over-long lines, NUL bytes and lexing errors are reported with
+// their file:line and skipped.
+func (p *parser) eachOption(path, data string, apply func(at location, name string, v value)) {
 	for n := 1; data != "" && !p.stop; n++ {
 		line, rest, _ := strings.Cut(data, "\n")
 		data = rest
@@ -120,7 +127,7 @@ func (p *parser) parseLines(path, data string) {
 			continue
 		}
 		name, v := splitOption(text, quoted)
-		p.fileOption(at, name, v)
+		apply(at, name, v)
 	}
 }
 
