@@ -366,7 +366,14 @@ func (r *diffRun) startUpstreams(zones []string) {
 			args = append(args, s.upstreamAddrs(len(zones))[i]+"="+file)
 		}
 	}
-	cmd := r.n.command(r.tool, append([]string{"serve"}, args...)...)
+	serveZones(t, r.n, r.tool, args)
+}
+
+// serveZones runs difftool serving each "addr=zonefile" argument inside n
+// until the test ends (it exits when its stdin closes).
+func serveZones(t *testing.T, n *netns, tool string, args []string) {
+	t.Helper()
+	cmd := n.command(tool, append([]string{"serve"}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/moatdns/moat/internal/testutil"
 )
 
 // End-to-end tests of area D: the query and reply filters, CHAOS names,
@@ -48,35 +46,7 @@ func startZoneUpstream(t *testing.T, n *netns, addr, zone string) {
 	if err := os.WriteFile(file, []byte(zone), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := n.command(tool, "serve", addr+"="+file)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start fake upstream: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	waitFor(t, 5*time.Second, "fake upstream ready", func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("fake upstream exited: %s", out.String())
-		default:
-		}
-		return strings.Contains(out.String(), "ready")
-	})
+	serveZones(t, n, tool, []string{addr + "=" + file})
 }
 
 const filtersConf = `port=53
