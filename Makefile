@@ -63,7 +63,7 @@ check:
 # Packages with goroutines of their own also run under the race detector.
 # The detector needs cgo, and cgo disables the all-threads syscalls the
 # sandbox relies on, so seccomp and worker start-up are tested without it.
-RACE_PKGS := ./ipc/... ./dnsd/... ./masterd/... ./internal/cache/... ./internal/hosts/...
+RACE_PKGS := ./ipc/... ./dnsd/... ./masterd/... ./internal/cache/... ./internal/hosts/... ./internal/leasestore/...
 
 unit:
 	@echo "== package tests"
