@@ -1,8 +1,9 @@
 // Package cache owns dnsd's answer cache: whole answers keyed by the
 // question (name folded to lower case, type, class), stored once as a
 // pre-packed reply with the offset of every TTL, so that a hit is a copy
-// and a few patches (ID, RD/CD bits, the question's case, TTLs counted
-// down from a coarse clock) without a parsed message. Negative answers
+// and a few patches (ID, RD/CD bits, the question's case -- in the
+// question and in the answer owners equal to it, as dnsmasq writes them --
+// TTLs counted down from a coarse clock) without a parsed message. Negative answers
 // live for the SOA minimum (RFC 2308, as dnsmasq does), or neg-ttl without
 // an SOA. Size is bounded in entries with least-recently-used eviction;
 // insert, hit and eviction are O(1). It is sharded so concurrent readers

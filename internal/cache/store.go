@@ -93,15 +93,13 @@ func (c *Cache) newEntry(q dns.Question, key []byte, reply *dns.Msg) (*entry, bo
 		return nil, false
 	}
 	copy(wire[headerLen:], key)
-	offs, ok := recordTTLOffsets(wire)
+	ttls, ok := recordTTLSlots(wire)
 	if !ok {
 		return nil, false
 	}
-	ttls := make([]ttlSlot, len(offs))
-	for i, off := range offs {
-		ttl := c.clampTTL(binary.BigEndian.Uint32(wire[off:]))
-		binary.BigEndian.PutUint32(wire[off:], ttl)
-		ttls[i] = ttlSlot{off: off, ttl: ttl}
+	for i := range ttls {
+		ttls[i].ttl = c.clampTTL(ttls[i].ttl)
+		binary.BigEndian.PutUint32(wire[ttls[i].off:], ttls[i].ttl)
 	}
 	now := c.Now()
 	e := &entry{key: string(key), wire: wire, ttls: ttls, rcode: reply.Rcode, stored: now, expires: now + lifetime}
@@ -201,15 +199,30 @@ func storedRRs(rrs []dns.RR) []dns.RR {
 // A-Z folded, then type and class.
 func questionKey(q dns.Question, buf []byte) ([]byte, bool) {
 	var name [256]byte
-	n, err := dns.PackDomainName(q.Name, name[:], 0, nil, false)
+	wireName, ok := packName(q.Name, &name)
+	if !ok {
+		return nil, false
+	}
+	return appendKey(buf, wireName, q), true
+}
+
+// packName packs name uncompressed into buf, keeping its case.
+func packName(name string, buf *[256]byte) ([]byte, bool) {
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
 	if err != nil {
 		return nil, false
 	}
-	buf = append(buf, name[:n]...)
-	foldASCII(buf)
+	return buf[:n], true
+}
+
+// appendKey appends the lookup key of q, whose name packs to wireName.
+func appendKey(buf, wireName []byte, q dns.Question) []byte {
+	start := len(buf)
+	buf = append(buf, wireName...)
+	foldASCII(buf[start:])
 	buf = binary.BigEndian.AppendUint16(buf, q.Qtype)
 	buf = binary.BigEndian.AppendUint16(buf, q.Qclass)
-	return buf, true
+	return buf
 }
 
 // Answer is what Get returns: fresh records, safe for the caller to keep
@@ -234,7 +247,12 @@ type Answer struct {
 // anything is returned.
 func (c *Cache) Get(q dns.Question) (Answer, bool) {
 	var keyBuf [MaxKeyLen]byte
-	key, ok := questionKey(q, keyBuf[:0])
+	var nameBuf [256]byte
+	wireName, ok := packName(q.Name, &nameBuf)
+	var key []byte
+	if ok {
+		key = appendKey(keyBuf[:0], wireName, q)
+	}
 	if !ok || c.disabled {
 		if !c.disabled {
 			s := &c.shards[0]
@@ -270,6 +288,10 @@ func (c *Cache) Get(q dns.Question) (Answer, bool) {
 
 	wire := make([]byte, len(e.wire))
 	copy(wire, e.wire)
+	// The question and the owners equal to it in the case asked, as the
+	// fast path writes them (render).
+	copy(wire[headerLen:], wireName)
+	e.patchOwners(wire, wireName)
 	e.patchTTLs(wire, now, c.opts.MaxClientTTL)
 	m := new(dns.Msg)
 	if err := m.Unpack(wire); err != nil {

@@ -134,9 +134,15 @@ func foldASCII(b []byte) {
 }
 
 // ttlSlot is one record's TTL field in a template and the TTL stored.
+// ownerIsQName marks an answer record whose owner name equals the
+// question name (case-insensitively): a hit writes it in the case of the
+// question being answered, as dnsmasq 2.90 does (it points such owners at
+// the question). The owner is the len(question name) bytes ending 4
+// bytes (type, class) before off.
 type ttlSlot struct {
-	off uint16
-	ttl uint32
+	off          uint16
+	ownerIsQName bool
+	ttl          uint32
 }
 
 // render writes e's reply for q into dst (reusing its storage) at clock
@@ -155,12 +161,24 @@ func (e *entry) render(dst []byte, q *Query, now, maxClientTTL uint32) ([]byte, 
 	out[2] |= q.Flags[0] & 0x01 // RD
 	out[3] |= q.Flags[1] & 0x10 // CD
 	copy(out[headerLen:], q.Name)
+	e.patchOwners(out, q.Name)
 	e.patchTTLs(out, now, maxClientTTL)
 	if q.EDNS {
 		out = append(out, 0, 0, 41, byte(q.EDNSSize>>8), byte(q.EDNSSize), 0, 0, 0, 0, 0, 0)
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
 	return out, true
+}
+
+// patchOwners writes name, the question name as the client spelled it
+// (wire form, equal to the stored one but for case), over every answer
+// owner name that equals the question name.
+func (e *entry) patchOwners(out, name []byte) {
+	for _, s := range e.ttls {
+		if s.ownerIsQName {
+			copy(out[int(s.off)-4-len(name):], name)
+		}
+	}
 }
 
 // patchTTLs writes every record's remaining TTL: the stored TTL less the
@@ -181,30 +199,36 @@ func (e *entry) patchTTLs(out []byte, now, maxClientTTL uint32) {
 	}
 }
 
-// recordTTLOffsets walks a packed, uncompressed message and returns the
-// offset of every record's TTL field (answer, authority, additional), or
-// false if the message does not parse.
-func recordTTLOffsets(msg []byte) ([]uint16, bool) {
-	if len(msg) < headerLen {
+// recordTTLSlots walks a packed, uncompressed message with one question
+// and returns a slot for every record's TTL field (answer, authority,
+// additional), the TTLs left as they are, or false if the message does
+// not parse. Answer records whose owner equals the question name
+// (case-insensitively) are marked ownerIsQName.
+func recordTTLSlots(msg []byte) ([]ttlSlot, bool) {
+	if len(msg) < headerLen || binary.BigEndian.Uint16(msg[4:]) != 1 {
 		return nil, false
 	}
-	qd := int(binary.BigEndian.Uint16(msg[4:]))
-	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
-	off := headerLen
-	for range qd {
-		var ok bool
-		if off, ok = skipName(msg, off); !ok || off+4 > len(msg) {
-			return nil, false
-		}
-		off += 4
+	an := int(binary.BigEndian.Uint16(msg[6:]))
+	rrs := an + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	qname := msg[headerLen:]
+	off, ok := skipName(msg, headerLen)
+	if !ok || off+4 > len(msg) {
+		return nil, false
 	}
-	out := make([]uint16, 0, rrs)
-	for range rrs {
-		var ok bool
+	qname = qname[:off-headerLen]
+	off += 4
+	out := make([]ttlSlot, 0, rrs)
+	for i := range rrs {
+		start := off
 		if off, ok = skipName(msg, off); !ok || off+10 > len(msg) {
 			return nil, false
 		}
-		out = append(out, uint16(off+4))
+		owner := msg[start:off]
+		out = append(out, ttlSlot{
+			off:          uint16(off + 4),
+			ownerIsQName: i < an && sameNameFolded(owner, qname),
+			ttl:          binary.BigEndian.Uint32(msg[off+4:]),
+		})
 		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
 		off += 10 + rdlen
 		if off > len(msg) {
@@ -212,6 +236,28 @@ func recordTTLOffsets(msg []byte) ([]uint16, bool) {
 		}
 	}
 	return out, off == len(msg)
+}
+
+// sameNameFolded reports whether two uncompressed wire names are equal
+// with A-Z folded. Length bytes (at most 63) never fold, so a byte-wise
+// comparison is a label-wise one.
+func sameNameFolded(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // skipName steps over a name; a compression pointer ends it.
