@@ -2,6 +2,8 @@ package leasestore
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,8 +169,17 @@ func TestLeaseFileRewriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openTest(t, dir, func(o *Options) { o.FileInterval = time.Millisecond })
-	if err := os.Mkdir(filepath.Join(dir, "leases.tmp"), 0o755); err != nil {
-		t.Fatal(err)
+	// The store may be rewriting the leases file through leases.tmp right
+	// now; wait (bounded) until the name is free to take it.
+	for try := 0; ; try++ {
+		err := os.Mkdir(filepath.Join(dir, "leases.tmp"), 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || try == 1000 {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	commit(t, s, puts(testLease(1, far))...)
 	if err := s.Close(); err != nil {
