@@ -25,6 +25,9 @@ func TestDependencyDirection(t *testing.T) {
 		{"internal/hosts", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},
 		{"internal/cache", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},
 		{"internal/workerproc", []string{"masterd", "dnsd", "dhcpd", "cmd/"}},
+		{"internal/dhcpserver", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},
+		{"internal/leasestore", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},
+		{"internal/leases", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-deps", module+"/"+r.pkg).CombinedOutput()

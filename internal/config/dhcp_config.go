@@ -11,8 +11,10 @@ import (
 )
 
 // DHCPConfig holds the DHCPv4 server options (files dhcp_*.go). Lists
-// keep the order of the configuration: dnsmasq gives earlier dhcp-option
-// lines priority, and tag-if lines see the tags set by earlier ones.
+// keep the order of the configuration. dnsmasq keeps dhcp-option and
+// dhcp-boot lines newest first, so of two lines for the same option the
+// later one wins (internal/dhcpserver applies that); tag-if lines see the
+// tags set by earlier ones.
 type DHCPConfig struct {
 	Ranges        []DHCPRange      // dhcp-range (-F); DHCP is on when there is one
 	Hosts         []DHCPHost       // dhcp-host (-G)
