@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 // startDnsmasq runs the reference dnsmasq on 127.0.0.1 on a free high port
@@ -22,13 +23,7 @@ import (
 // t.Cleanup.
 func startDnsmasq(t *testing.T, args ...string) (netip.AddrPort, *syncBuffer) {
 	t.Helper()
-	bin, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if os.Getenv("CI") != "true" {
-			t.Skip("dnsmasq is not installed (the reference implementation); CI installs it")
-		}
-		t.Fatal("dnsmasq not found in CI")
-	}
+	bin := testutil.RequireCommand(t, "dnsmasq")
 	port := freeUDPPort(t)
 	base := []string{
 		"--keep-in-foreground", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 // The confinement tests re-execute the test binary: TestMain sees
@@ -129,13 +131,7 @@ func copyFile(from, to string) error {
 // a missing requirement is a failure.
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("confinement tests need root (CI=true)")
-	}
-	t.Skip("confinement tests need root (chroot, setresuid, capability bounding set); run as root or with CI=true")
+	testutil.RequireRoot(t, "chroot, setresuid, capability bounding set")
 }
 
 // chrootDir makes an empty directory the role user can reach: t.TempDir

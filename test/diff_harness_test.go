@@ -221,12 +221,7 @@ func TestDiff(t *testing.T) {
 
 func requireDnsmasq(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("dnsmasq"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("dnsmasq (the reference) is not installed: %v", err)
-		}
-		t.Skipf("dnsmasq, the reference implementation, is not installed (make deps installs it): %v", err)
-	}
+	testutil.RequireCommand(t, "dnsmasq")
 }
 
 // difftoolBin builds the namespace-side helper once, next to moatd (whose

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 func TestGoodFiles(t *testing.T) {
@@ -156,13 +158,7 @@ func fixtureHeader(t *testing.T, file string) (want, dnsmasq string) {
 // running dnsmasq 2.90 --test on them: good files pass, bad files do
 // what their "# dnsmasq:" line says.
 func TestFixturesAgainstDnsmasq(t *testing.T) {
-	bin, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("dnsmasq is needed in CI: %v", err)
-		}
-		t.Skipf("dnsmasq not installed, cannot compare: %v", err)
-	}
+	bin := testutil.RequireCommand(t, "dnsmasq")
 	good, _ := filepath.Glob("testdata/good/*.conf")
 	bad, _ := filepath.Glob("testdata/bad/*.conf")
 	for _, file := range append(good, bad...) {

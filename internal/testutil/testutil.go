@@ -6,6 +6,7 @@ package testutil
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 )
@@ -29,16 +30,33 @@ func (b *SyncBuffer) String() string {
 	return b.buf.String()
 }
 
-// RequireRoot skips a test that needs root, outside CI only: CI runs as
-// root, and there a missing privilege is a failure, never a skip. why says
-// what the test needs root for.
+// Unavailable stops a test whose requirement (root, a tool, a directory)
+// is missing: outside CI it skips and says why; in CI, which is root and
+// has every requirement installed, it fails, so nothing is silently
+// skipped there.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s, and CI must run this test", why)
+	}
+	t.Skipf("%s; runs in CI", why)
+}
+
+// RequireRoot stops a test that needs root; why says what for.
 func RequireRoot(t testing.TB, why string) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
+	if os.Geteuid() != 0 {
+		Unavailable(t, "needs root ("+why+")")
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("needs root (%s), and CI must run it", why)
+}
+
+// RequireCommand returns the path of an external program the test needs
+// (dnsmasq, the reference; dig; ...), or stops the test as Unavailable.
+func RequireCommand(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, name+" is not installed (make deps installs it)")
 	}
-	t.Skipf("needs root (%s); runs in CI", why)
+	return path
 }
