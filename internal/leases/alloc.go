@@ -87,8 +87,8 @@ var (
 
 // Allocator chooses addresses as dnsmasq 2.90 does for a DISCOVER. Fill
 // it per request (or keep it per network and update Now); it reads
-// Leases and Hosts and changes only the pools' epochs. It is not safe
-// for concurrent use.
+// Leases and Hosts and changes only the pools' epochs (and the table's
+// search caches: see occupancy.go). It is not safe for concurrent use.
 type Allocator struct {
 	Pools  []*Pool // the ranges of the client's network, in configuration order
 	Leases *Table
@@ -252,17 +252,37 @@ func (a *Allocator) fromPool(p *Pool, hash uint32) (netip.Addr, bool) {
 	} else {
 		seed = start + uint32((uint64(hash)+uint64(p.epoch))%size)
 	}
-	addr := seed
-	for i := uint64(0); i < size; i++ {
-		ip := fromBE32(addr)
-		if a.free(ip, hash) {
-			if !a.Sequential || p.epoch == 0 {
+	if a.Leases == nil || a.Leases.anyExpired(a.Now) {
+		// An expired lease still in the table is free: the bitmap
+		// cannot tell. The engine prunes first, so this is rare.
+		return a.walkPool(p, seed, hash)
+	}
+	occ := a.Leases.occupancyOf(start, end)
+	if occ == nil {
+		return a.walkPool(p, seed, hash)
+	}
+	// The same walk as walkPool's, in two straight runs (seed to end,
+	// then start to seed) that skip leased addresses a word at a time.
+	from := uint64(seed - start)
+	for _, run := range [2][2]uint64{{from, size}, {0, from}} {
+		for off := occ.nextClear(run[0], run[1]); off < run[1]; off = occ.nextClear(off+1, run[1]) {
+			if ip, ok := a.take(p, fromBE32(start+uint32(off)), hash); ok {
 				return ip, true
 			}
-			// dhcp-sequential-ip: skip as many free addresses as
-			// clients have turned down, so a client that declined one
-			// is not offered it again.
-			p.epoch--
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// walkPool is fromPool's search address by address: dnsmasq's
+// address_allocate loop.
+func (a *Allocator) walkPool(p *Pool, seed, hash uint32) (netip.Addr, bool) {
+	start, end := be32(p.Start), be32(p.End)
+	size := uint64(end) - uint64(start) + 1
+	addr := seed
+	for i := uint64(0); i < size; i++ {
+		if ip, ok := a.take(p, fromBE32(addr), hash); ok {
+			return ip, true
 		}
 		if addr == end {
 			addr = start
@@ -270,6 +290,20 @@ func (a *Allocator) fromPool(p *Pool, hash uint32) (netip.Addr, bool) {
 			addr++
 		}
 	}
+	return netip.Addr{}, false
+}
+
+// take reports whether the walk stops at ip.
+func (a *Allocator) take(p *Pool, ip netip.Addr, hash uint32) (netip.Addr, bool) {
+	if !a.free(ip, hash) {
+		return netip.Addr{}, false
+	}
+	if !a.Sequential || p.epoch == 0 {
+		return ip, true
+	}
+	// dhcp-sequential-ip: skip as many free addresses as clients have
+	// turned down, so a client that declined one is not offered it again.
+	p.epoch--
 	return netip.Addr{}, false
 }
 

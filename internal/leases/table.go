@@ -15,6 +15,12 @@ type Table struct {
 	byClientID map[string][]*entry
 	byHW       map[string][]*entry
 	seq        uint64
+	// ranges are the occupancy bitmaps of the ranges the allocator has
+	// searched (see occupancy.go).
+	ranges []*occupancy
+	// expiryFloor is a lower bound of the earliest finite expiry (0: no
+	// finite lease put since it was last computed).
+	expiryFloor int64
 }
 
 type entry struct {
@@ -61,6 +67,10 @@ func (t *Table) Put(l Lease) {
 		k := hwKey(l.HWType, l.HWAddr)
 		t.byHW[k] = append(t.byHW[k], e)
 	}
+	t.markOccupancy(l.Addr, true)
+	if l.Expires != 0 && (t.expiryFloor == 0 || l.Expires < t.expiryFloor) {
+		t.expiryFloor = l.Expires
+	}
 }
 
 // Delete removes the lease at addr, reporting whether there was one.
@@ -70,6 +80,7 @@ func (t *Table) Delete(addr netip.Addr) bool {
 		return false
 	}
 	delete(t.byAddr, addr)
+	t.markOccupancy(addr, false)
 	drop := func(m map[string][]*entry, k string) {
 		list := slices.DeleteFunc(m[k], func(x *entry) bool { return x == e })
 		if len(list) == 0 {
