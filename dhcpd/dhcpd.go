@@ -1,12 +1,13 @@
-// Package dhcpd is the DHCPv4 worker. Until the DHCP server lands it is
-// started, confined and supervised exactly like dnsd, receives its sockets,
-// reports Ready and idles, so that the process shape is fixed from the start.
+// Package dhcpd is the DHCPv4 worker. It is started, confined and
+// supervised like dnsd; before Ready it receives its configuration from
+// the master (a DHCPConfig: option text it parses with config.ParseText,
+// which opens no file, and the text of the hosts files the master read)
+// and builds its DHCP engine from it; a later DHCPConfig (SIGHUP) rebuilds
+// the engine. It has no sockets yet, so it answers no client.
 package dhcpd
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/moatdns/moat/internal/workerproc"
@@ -22,34 +23,18 @@ func Run(args []string) int {
 		fmt.Fprintf(os.Stderr, "start: %v\n", err)
 		return 1
 	}
+	srv, err := configure(w.Conn)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%v\n", err)
+		return 1
+	}
 	if err := w.Ready(); err != nil {
 		fmt.Fprintf(os.Stderr, "ready: %v\n", err)
 		return 1
 	}
-	if err := idle(w); err != nil {
+	if err := srv.serve(w.Conn); err != nil {
 		fmt.Fprintf(os.Stderr, "%v\n", err)
 		return 1
 	}
 	return 0
-}
-
-// idle waits for the master to stop it. Any message other than Shutdown
-// breaks the protocol: the master sends dhcpd nothing else yet.
-func idle(w *workerproc.Worker) error {
-	for {
-		m, fds, err := w.Conn.Recv()
-		for _, fd := range fds {
-			_ = os.NewFile(uintptr(fd), "").Close()
-		}
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case err != nil:
-			return fmt.Errorf("ipc: %w", err)
-		case m.GetShutdown() != nil:
-			return nil
-		default:
-			return fmt.Errorf("ipc: unexpected %T", m.GetMsg())
-		}
-	}
 }

@@ -90,6 +90,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"too many sockets", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_SocketSet{SocketSet: &ipcpb.SocketSet{Sockets: icmpSockets(MaxFDs + 1)}}}), "sockets: 33"},
 		{"upstream without address", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{Upstreams: []*ipcpb.Upstream{{}}}}}), "upstreams[0].address: empty"},
 		{"ifindex zero", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{AllowedIfindexes: []uint32{3, 0}}}}), "allowed_ifindexes[1]"},
+		{"dhcp config without options", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: &ipcpb.DHCPConfig{Generation: 1}}}), "options: empty"},
+		{"dhcp hosts file without name", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: &ipcpb.DHCPConfig{Options: "port=53", HostsFiles: []*ipcpb.NamedText{{Text: "x"}}}}}), "hosts_files[0]: name: empty"},
 		{"edns packet over 65535", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{EdnsPacketMax: 65536}}}), "edns_packet_max"},
 		{"seccomp mode 3", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Ready{Ready: &ipcpb.Ready{Sandbox: &ipcpb.SandboxStatus{SeccompMode: 3}}}}), "sandbox: seccomp_mode: 3"},
 		{"too many notes", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_SandboxStatus{SandboxStatus: &ipcpb.SandboxStatus{Notes: make([]string, maxNotes+1)}}}), "notes: 65"},

@@ -181,6 +181,13 @@ func sampleMessages() []*ipcpb.Envelope {
 			},
 			Removed: []string{"198.51.100.7:53"},
 		}}},
+		// Area I: dhcpd's configuration.
+		{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: &ipcpb.DHCPConfig{
+			Options:    "port=53\ndhcp-range=192.168.1.50,192.168.1.150,12h\ndhcp-hostsfile=/etc/moat/hosts\nread-ethers\n",
+			HostsFiles: []*ipcpb.NamedText{{Name: "/etc/moat/hosts", Text: "00:11:22:33:44:55,192.168.1.60\n"}},
+			Ethers:     &ipcpb.NamedText{Name: "/etc/ethers", Text: ""},
+			Generation: 2,
+		}}},
 	}
 }
 

@@ -128,6 +128,8 @@ func validateMsg(m *ipcpb.Envelope) error {
 		return nonNil(x.NetState, validateNetState)
 	case *ipcpb.Envelope_SocketsChanged: // area H: bind-dynamic (validate_sockets.go)
 		return nonNil(x.SocketsChanged, validateSocketsChanged)
+	case *ipcpb.Envelope_DhcpConfig: // area I: dhcpd's configuration (validate_dhcp.go)
+		return nonNil(x.DhcpConfig, validateDHCPConfig)
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)

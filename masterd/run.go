@@ -30,6 +30,7 @@ type master struct {
 	sandbox sandboxPlan
 	plan    listenPlan
 	dns     dnsData
+	dhcp    dhcpData // dhcpd's configuration and hosts files (dhcpdata.go)
 	sups    []*supervisor
 	exe     string     // worker binary; "" = selfExe (tests set it)
 	stats   statsState // area D: SIGUSR1 requests to dnsd (stats.go)
@@ -132,8 +133,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		log.printf("master", "DNS service disabled (port=0)")
 	}
 	if cfg.DHCP.Enabled() {
-		log.printf("master", "dhcp-range configured: dhcpd is started and confined, and answers nothing yet (DHCP is not implemented in this release)")
-		m.sups = append(m.sups, newSupervisor(m, "dhcpd", nil, nil))
+		if err := m.dhcp.load(cfg, log); err != nil {
+			return err
+		}
+		log.printf("master", "dhcp-range configured: dhcpd is started, confined and configured, and answers nothing yet (it has no sockets in this release)")
+		m.sups = append(m.sups, newSupervisor(m, "dhcpd", nil, m.dhcp.send))
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -213,10 +217,13 @@ func (m *master) allReady(ctx context.Context) <-chan struct{} {
 	return done
 }
 
-// reload does what dnsmasq's SIGHUP does to DNS: re-read hosts files and
+// reload does what dnsmasq's SIGHUP does: re-read hosts files and
 // resolv-file and hand dnsd the new generation (which also clears its
-// cache).
+// cache), and re-read dhcp-hostsfile and /etc/ethers for dhcpd.
 func (m *master) reload() {
+	if m.cfg.DHCP.Enabled() {
+		m.reloadDHCP()
+	}
 	if m.cfg.Port == 0 {
 		return
 	}
@@ -230,6 +237,23 @@ func (m *master) reload() {
 		}
 		if err := s.withReady(m.dns.send); err != nil {
 			m.log.printf("master", "reload: send to dnsd: %v", err)
+		}
+	}
+}
+
+// reloadDHCP re-reads dhcpd's files and sends it the new generation; on
+// failure dhcpd keeps the old one.
+func (m *master) reloadDHCP() {
+	if err := m.dhcp.load(m.cfg, m.log); err != nil {
+		m.log.printf("master", "reload: %v (keeping the old DHCP data)", err)
+		return
+	}
+	for _, s := range m.sups {
+		if s.role != "dhcpd" {
+			continue
+		}
+		if err := s.withReady(m.dhcp.send); err != nil {
+			m.log.printf("master", "reload: send to dhcpd: %v", err)
 		}
 	}
 }

@@ -134,6 +134,9 @@ func (p *parser) eachOption(path, data string, apply func(at location, name stri
 // setConfFile handles conf-file (-C). The command line's first one is
 // read after the rest of the command line, as dnsmasq does.
 func setConfFile(p *parser, v value, at location) error {
+	if p.standalone {
+		return errStandalone
+	}
 	if at.file == "" {
 		p.confFileArg = true
 	}
@@ -158,6 +161,9 @@ func setConfFile(p *parser, v value, at location) error {
 // ending in an excluded suffix and, when "*suffix" forms are given, files
 // ending in none of them. Only regular files (or links to them) count.
 func setConfDir(p *parser, v value, at location) error {
+	if p.standalone {
+		return errStandalone
+	}
 	parts := v.split(',')
 	dir := parts[0].text
 	if dir == "" {

@@ -42,6 +42,10 @@ type parser struct {
 	// first resolv-file replaces.
 	resolvDefault bool
 
+	// standalone: the text must stand alone (ParseText); conf-file and
+	// conf-dir are refused and files is noFiles.
+	standalone bool
+
 	firstConfFile *string // the command line's first conf-file, read last
 	confFileArg   bool    // the command line named a conf-file (maybe a bad one)
 	open          []openFile

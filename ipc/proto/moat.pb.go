@@ -277,6 +277,7 @@ type Envelope struct {
 	//	*Envelope_StatsReport
 	//	*Envelope_NetState
 	//	*Envelope_SocketsChanged
+	//	*Envelope_DhcpConfig
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -463,6 +464,15 @@ func (x *Envelope) GetSocketsChanged() *SocketsChanged {
 	return nil
 }
 
+func (x *Envelope) GetDhcpConfig() *DHCPConfig {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpConfig); ok {
+			return x.DhcpConfig
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Msg interface {
 	isEnvelope_Msg()
 }
@@ -533,6 +543,11 @@ type Envelope_SocketsChanged struct {
 	SocketsChanged *SocketsChanged `protobuf:"bytes,60,opt,name=sockets_changed,json=socketsChanged,proto3,oneof"`
 }
 
+type Envelope_DhcpConfig struct {
+	// Area I (DHCP), 70-79.
+	DhcpConfig *DHCPConfig `protobuf:"bytes,70,opt,name=dhcp_config,json=dhcpConfig,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Msg() {}
 
 func (*Envelope_Ready) isEnvelope_Msg() {}
@@ -564,6 +579,8 @@ func (*Envelope_StatsReport) isEnvelope_Msg() {}
 func (*Envelope_NetState) isEnvelope_Msg() {}
 
 func (*Envelope_SocketsChanged) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpConfig) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -2749,11 +2766,140 @@ func (x *SocketsChanged) GetRemoved() []string {
 	return nil
 }
 
+// DHCPConfig is dhcpd's configuration: the DHCP options (and domain= and
+// port, which the DHCP server also reads) as normalized option text that
+// dhcpd parses again with config.ParseText, which opens no file; and the
+// text of the files the master read for it. The master sends one before
+// dhcpd's Ready and again after SIGHUP re-reads the files; dhcpd answers
+// the first with Ready and the later ones with nothing.
+type DHCPConfig struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Options string                 `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	// dhcp-hostsfile files, in configuration order: one dhcp-host value per line.
+	HostsFiles []*NamedText `protobuf:"bytes,2,rep,name=hosts_files,json=hostsFiles,proto3" json:"hosts_files,omitempty"`
+	Generation uint64       `protobuf:"varint,3,opt,name=generation,proto3" json:"generation,omitempty"`
+	// /etc/ethers when read-ethers is set; unset otherwise.
+	Ethers        *NamedText `protobuf:"bytes,4,opt,name=ethers,proto3" json:"ethers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPConfig) Reset() {
+	*x = DHCPConfig{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPConfig) ProtoMessage() {}
+
+func (x *DHCPConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPConfig.ProtoReflect.Descriptor instead.
+func (*DHCPConfig) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DHCPConfig) GetOptions() string {
+	if x != nil {
+		return x.Options
+	}
+	return ""
+}
+
+func (x *DHCPConfig) GetHostsFiles() []*NamedText {
+	if x != nil {
+		return x.HostsFiles
+	}
+	return nil
+}
+
+func (x *DHCPConfig) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DHCPConfig) GetEthers() *NamedText {
+	if x != nil {
+		return x.Ethers
+	}
+	return nil
+}
+
+// NamedText is the text of one file and the name to report problems under.
+type NamedText struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamedText) Reset() {
+	*x = NamedText{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamedText) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamedText) ProtoMessage() {}
+
+func (x *NamedText) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamedText.ProtoReflect.Descriptor instead.
+func (*NamedText) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *NamedText) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NamedText) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xc5\a\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\x81\b\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -2775,7 +2921,9 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\rstats_request\x182 \x01(\v2\x19.moat.ipc.v1.StatsRequestH\x00R\fstatsRequest\x12=\n" +
 	"\fstats_report\x183 \x01(\v2\x18.moat.ipc.v1.StatsReportH\x00R\vstatsReport\x124\n" +
 	"\tnet_state\x184 \x01(\v2\x15.moat.ipc.v1.NetStateH\x00R\bnetState\x12F\n" +
-	"\x0fsockets_changed\x18< \x01(\v2\x1b.moat.ipc.v1.SocketsChangedH\x00R\x0esocketsChangedB\x05\n" +
+	"\x0fsockets_changed\x18< \x01(\v2\x1b.moat.ipc.v1.SocketsChangedH\x00R\x0esocketsChanged\x12:\n" +
+	"\vdhcp_config\x18F \x01(\v2\x17.moat.ipc.v1.DHCPConfigH\x00R\n" +
+	"dhcpConfigB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -2984,7 +3132,19 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x03mac\x18\x02 \x01(\fR\x03mac\"U\n" +
 	"\x0eSocketsChanged\x12)\n" +
 	"\x05added\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\x05added\x12\x18\n" +
-	"\aremoved\x18\x02 \x03(\tR\aremoved*v\n" +
+	"\aremoved\x18\x02 \x03(\tR\aremoved\"\xaf\x01\n" +
+	"\n" +
+	"DHCPConfig\x12\x18\n" +
+	"\aoptions\x18\x01 \x01(\tR\aoptions\x127\n" +
+	"\vhosts_files\x18\x02 \x03(\v2\x16.moat.ipc.v1.NamedTextR\n" +
+	"hostsFiles\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x03 \x01(\x04R\n" +
+	"generation\x12.\n" +
+	"\x06ethers\x18\x04 \x01(\v2\x16.moat.ipc.v1.NamedTextR\x06ethers\"3\n" +
+	"\tNamedText\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text*v\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
@@ -3010,7 +3170,7 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 }
 
 var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_ipc_proto_moat_proto_goTypes = []any{
 	(Table)(0),             // 0: moat.ipc.v1.Table
 	(LocalService)(0),      // 1: moat.ipc.v1.LocalService
@@ -3043,6 +3203,8 @@ var file_ipc_proto_moat_proto_goTypes = []any{
 	(*NetState)(nil),       // 28: moat.ipc.v1.NetState
 	(*Neighbour)(nil),      // 29: moat.ipc.v1.Neighbour
 	(*SocketsChanged)(nil), // 30: moat.ipc.v1.SocketsChanged
+	(*DHCPConfig)(nil),     // 31: moat.ipc.v1.DHCPConfig
+	(*NamedText)(nil),      // 32: moat.ipc.v1.NamedText
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
 	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
@@ -3061,29 +3223,32 @@ var file_ipc_proto_moat_proto_depIdxs = []int32{
 	26, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
 	28, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
 	30, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
-	6,  // 16: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	2,  // 17: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	8,  // 18: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	10, // 19: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	1,  // 20: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
-	23, // 21: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
-	0,  // 22: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	13, // 23: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	10, // 24: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
-	15, // 25: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
-	16, // 26: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
-	17, // 27: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
-	3,  // 28: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
-	24, // 29: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
-	24, // 30: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
-	27, // 31: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
-	29, // 32: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
-	8,  // 33: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	31, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
+	6,  // 17: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 18: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	8,  // 19: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	10, // 20: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 21: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	23, // 22: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 23: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	13, // 24: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	10, // 25: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	15, // 26: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	16, // 27: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	17, // 28: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 29: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	24, // 30: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	24, // 31: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	27, // 32: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	29, // 33: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	8,  // 34: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	32, // 35: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
+	32, // 36: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -3108,6 +3273,7 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_StatsReport)(nil),
 		(*Envelope_NetState)(nil),
 		(*Envelope_SocketsChanged)(nil),
+		(*Envelope_DhcpConfig)(nil),
 	}
 	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -3116,7 +3282,7 @@ func file_ipc_proto_moat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

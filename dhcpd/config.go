@@ -1,0 +1,122 @@
+package dhcpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/internal/dhcpserver"
+	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// server is dhcpd's state: the engine built from the master's latest
+// DHCPConfig, and what it was built from.
+type server struct {
+	generation uint64
+	cfg        *config.Config    // parsed from the options text
+	hosts      []config.DHCPHost // from the hosts files and /etc/ethers
+	engine     *dhcpserver.Engine
+}
+
+// configure waits for the master's first DHCPConfig and builds the
+// engine from it. Anything else before it breaks the protocol.
+func configure(conn *ipc.Conn) (*server, error) {
+	m, fds, err := conn.Recv()
+	closeFDs(fds)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for dhcp config: %w", err)
+	}
+	dc := m.GetDhcpConfig()
+	if dc == nil || len(fds) > 0 {
+		return nil, fmt.Errorf("ipc: expected DHCPConfig, got %T", m.GetMsg())
+	}
+	s := &server{}
+	if err := s.apply(dc); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// serve handles the master's messages after Ready until Shutdown or EOF:
+// a new DHCPConfig replaces the engine; anything else breaks the
+// protocol.
+func (s *server) serve(conn *ipc.Conn) error {
+	for {
+		m, fds, err := conn.Recv()
+		closeFDs(fds)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("ipc: %w", err)
+		case len(fds) > 0:
+			return fmt.Errorf("ipc: %d unexpected descriptors with %T", len(fds), m.GetMsg())
+		case m.GetShutdown() != nil:
+			return nil
+		case m.GetDhcpConfig() != nil:
+			if err := s.apply(m.GetDhcpConfig()); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("ipc: unexpected %T", m.GetMsg())
+		}
+	}
+}
+
+// apply parses a DHCPConfig and swaps in a new engine built from it.
+// The master checked the text parses before sending it, so an error
+// here means a confused master: dhcpd stops rather than guess. The
+// leases of the old engine carry over; probes and commits in flight do
+// not (there are none while dhcpd has no sockets).
+func (s *server) apply(dc *ipcpb.DHCPConfig) error {
+	if dc.GetGeneration() <= s.generation {
+		return fmt.Errorf("dhcp config: generation %d after %d", dc.GetGeneration(), s.generation)
+	}
+	cfg, hosts, err := parseDHCPConfig(dc)
+	if err != nil {
+		return err
+	}
+	settings := dhcpserver.SettingsFromConfig(cfg)
+	settings.Hosts = hosts
+	engine, err := dhcpserver.New(settings)
+	if err != nil {
+		return fmt.Errorf("dhcp config generation %d: %w", dc.GetGeneration(), err)
+	}
+	if s.engine != nil {
+		engine.LoadLeases(s.engine.Leases())
+	}
+	s.generation, s.cfg, s.hosts, s.engine = dc.GetGeneration(), cfg, hosts, engine
+	return nil
+}
+
+// parseDHCPConfig turns the master's texts back into a configuration and
+// the hosts from files. Bad lines in the hosts files are skipped, as the
+// master (which logged them) expects.
+func parseDHCPConfig(dc *ipcpb.DHCPConfig) (*config.Config, []config.DHCPHost, error) {
+	cfg, err := config.ParseText("dhcp-config", dc.GetOptions())
+	if err != nil {
+		return nil, nil, fmt.Errorf("dhcp config generation %d: %w", dc.GetGeneration(), err)
+	}
+	if !cfg.DHCP.Enabled() {
+		return nil, nil, fmt.Errorf("dhcp config generation %d: no dhcp-range", dc.GetGeneration())
+	}
+	files := make([]config.DHCPFileText, 0, len(dc.GetHostsFiles()))
+	for _, f := range dc.GetHostsFiles() {
+		files = append(files, config.DHCPFileText{Name: f.GetName(), Text: f.GetText()})
+	}
+	var ethers *config.DHCPFileText
+	if e := dc.GetEthers(); e != nil {
+		ethers = &config.DHCPFileText{Name: e.GetName(), Text: e.GetText()}
+	}
+	hosts, _ := config.DHCPFileHosts(cfg.DHCP.Hosts, files, ethers)
+	return cfg, hosts, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = os.NewFile(uintptr(fd), "").Close()
+	}
+}

@@ -1,0 +1,170 @@
+package dhcpd
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+const testConf = `port=53
+domain=lan
+dhcp-range=192.168.1.50,192.168.1.150,12h
+dhcp-host=00:11:22:33:44:55,192.168.1.10,printer
+dhcp-option=option:router,192.168.1.1
+dhcp-hostsfile=/etc/moat/dhcp-hosts
+read-ethers
+`
+
+func connPair(t *testing.T) (master, worker *ipc.Conn) {
+	t.Helper()
+	mf, wf, err := ipc.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, worker = ipc.NewConn(mf), ipc.NewConn(wf)
+	t.Cleanup(func() { master.Close(); worker.Close() })
+	return master, worker
+}
+
+// masterConfig parses testConf from a file as the master does and builds
+// the message the master sends.
+func masterConfig(t *testing.T, gen uint64) (*config.Config, *ipcpb.DHCPConfig) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "moat.conf")
+	if err := os.WriteFile(path, []byte(testConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]string{"-C", path}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, &ipcpb.DHCPConfig{
+		Options:    cfg.DHCPText(),
+		HostsFiles: []*ipcpb.NamedText{{Name: "/etc/moat/dhcp-hosts", Text: "aa:bb:cc:dd:ee:01,192.168.1.20,laptop\nbad line,,\n"}},
+		Ethers:     &ipcpb.NamedText{Name: "/etc/ethers", Text: "aa:bb:cc:dd:ee:02 192.168.1.21\n"},
+		Generation: gen,
+	}
+}
+
+func send(t *testing.T, c *ipc.Conn, m *ipcpb.Envelope) {
+	t.Helper()
+	if err := c.Send(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
+	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}
+}
+
+// TestConfigureFromMasterText: the master's text parses, in dhcpd, to the
+// master's DHCP configuration, and the hosts come from the sent texts.
+func TestConfigureFromMasterText(t *testing.T) {
+	cfg, dc := masterConfig(t, 1)
+	master, worker := connPair(t)
+	send(t, master, dhcpConfigMsg(dc))
+	s, err := configure(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(s.cfg.DHCP, cfg.DHCP) {
+		t.Errorf("DHCP differs:\ngot  %+v\nwant %+v", s.cfg.DHCP, cfg.DHCP)
+	}
+	if s.cfg.Local.DefaultDomain() != "lan" || s.engine == nil || s.generation != 1 {
+		t.Errorf("domain %q engine %v generation %d", s.cfg.Local.DefaultDomain(), s.engine, s.generation)
+	}
+	var got []netip.Addr
+	for _, h := range s.hosts {
+		got = append(got, h.Addr)
+	}
+	want := []netip.Addr{netip.MustParseAddr("192.168.1.20"), netip.MustParseAddr("192.168.1.21")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("hosts from files %v, want %v (bad line skipped)", got, want)
+	}
+}
+
+// TestServeSwapsEngine: a later DHCPConfig rebuilds the engine; Shutdown
+// ends serve without error.
+func TestServeSwapsEngine(t *testing.T) {
+	_, dc := masterConfig(t, 1)
+	master, worker := connPair(t)
+	send(t, master, dhcpConfigMsg(dc))
+	s, err := configure(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := s.engine
+	_, dc2 := masterConfig(t, 2)
+	dc2.HostsFiles[0].Text = "aa:bb:cc:dd:ee:03,192.168.1.30\n"
+	send(t, master, dhcpConfigMsg(dc2))
+	send(t, master, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "test"}}})
+	if err := s.serve(worker); err != nil {
+		t.Fatal(err)
+	}
+	if s.engine == first || s.generation != 2 || len(s.hosts) != 2 || s.hosts[0].Addr != netip.MustParseAddr("192.168.1.30") {
+		t.Fatalf("engine not rebuilt: same=%v generation %d hosts %+v", s.engine == first, s.generation, s.hosts)
+	}
+}
+
+// TestProtocolViolations: dhcpd stops on what a sane master never sends.
+func TestProtocolViolations(t *testing.T) {
+	_, good := masterConfig(t, 1)
+	for _, tc := range []struct {
+		name  string
+		first *ipcpb.Envelope // before Ready; nil: a good DHCPConfig
+		after *ipcpb.Envelope // after Ready
+		want  string
+	}{
+		{"not a config first", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, nil, "expected DHCPConfig"},
+		{"conf-file in text", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "conf-file=/etc/passwd\n", Generation: 1}), nil, "not allowed here"},
+		{"no range", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "port=53\n", Generation: 1}), nil, "no dhcp-range"},
+		{"generation zero", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options}), nil, "generation 0 after 0"},
+		{"stale generation", nil, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options, Generation: 1}), "generation 1 after 1"},
+		{"unexpected after ready", nil, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, "unexpected"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			master, worker := connPair(t)
+			first := tc.first
+			if first == nil {
+				first = dhcpConfigMsg(good)
+			}
+			send(t, master, first)
+			s, err := configure(worker)
+			if tc.after == nil {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("configure: %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			send(t, master, tc.after)
+			if err := s.serve(worker); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("serve: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestServeEOF: the master going away ends dhcpd cleanly.
+func TestServeEOF(t *testing.T) {
+	_, dc := masterConfig(t, 1)
+	master, worker := connPair(t)
+	send(t, master, dhcpConfigMsg(dc))
+	s, err := configure(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master.Close()
+	if err := s.serve(worker); err != nil {
+		t.Fatal(err)
+	}
+}

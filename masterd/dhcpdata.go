@@ -1,0 +1,89 @@
+package masterd
+
+import (
+	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// dhcpData is what dhcpd is told: the DHCP part of the configuration as
+// option text (config.DHCPText), which dhcpd parses again with
+// config.ParseText, and the text of the dhcp-hostsfile files and
+// /etc/ethers, which the master reads. dhcpd opens none of them.
+//
+// Everything travels in one DHCPConfig message, so its total is bounded
+// by ipc.MaxMessageSize: a configuration over it is refused at start
+// (and on SIGHUP the old data is kept), with a message saying so, rather
+// than streamed.
+type dhcpData struct {
+	mu         sync.Mutex
+	generation uint64
+	config     *ipcpb.DHCPConfig
+}
+
+// load (re)reads the hosts files and /etc/ethers and builds the next
+// generation. A file that cannot be read is logged and left out, and so
+// are bad lines, as dnsmasq does.
+func (d *dhcpData) load(cfg *config.Config, log *logger) error {
+	text := cfg.DHCPText()
+	// dhcpd will parse this text; a printer bug must stop the master at
+	// start, not crash-loop the worker.
+	if _, err := config.ParseText("dhcp", text); err != nil {
+		return fmt.Errorf("dhcp configuration for dhcpd does not parse back: %w", err)
+	}
+	dc := &ipcpb.DHCPConfig{Options: text}
+	var files []config.DHCPFileText
+	for _, p := range cfg.DHCP.HostsFiles {
+		data, err := readBounded(p)
+		if err != nil {
+			log.printf("master", "failed to read dhcp-hostsfile %s: %v", p, err)
+			continue
+		}
+		files = append(files, config.DHCPFileText{Name: p, Text: string(data)})
+		dc.HostsFiles = append(dc.HostsFiles, &ipcpb.NamedText{Name: p, Text: string(data)})
+	}
+	var ethers *config.DHCPFileText
+	if cfg.DHCP.ReadEthers {
+		data, err := readBounded(config.DefaultEthersFile)
+		if err != nil {
+			log.printf("master", "failed to read %s: %v", config.DefaultEthersFile, err)
+		} else {
+			ethers = &config.DHCPFileText{Name: config.DefaultEthersFile, Text: string(data)}
+			dc.Ethers = &ipcpb.NamedText{Name: ethers.Name, Text: ethers.Text}
+		}
+	}
+	hosts, problems := config.DHCPFileHosts(cfg.DHCP.Hosts, files, ethers)
+	for _, p := range problems {
+		log.printf("master", "%v", p)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dc.Generation = d.generation + 1
+	env := &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}
+	if n := proto.Size(env); n > ipc.MaxMessageSize {
+		return fmt.Errorf("dhcp configuration and hosts files are %d bytes together, over the %d bytes dhcpd can be sent in one message (larger files are not supported yet)", n, ipc.MaxMessageSize)
+	}
+	if err := ipc.Validate(env); err != nil {
+		return fmt.Errorf("dhcp configuration for dhcpd: %w", err)
+	}
+	d.generation++
+	d.config = dc
+	log.printf("master", "dhcp configuration generation %d: %d hosts from files", d.generation, len(hosts))
+	return nil
+}
+
+// send gives dhcpd the current generation.
+func (d *dhcpData) send(conn *ipc.Conn) error {
+	d.mu.Lock()
+	dc := d.config
+	d.mu.Unlock()
+	if err := conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}); err != nil {
+		return fmt.Errorf("send dhcp config: %w", err)
+	}
+	return nil
+}
