@@ -15,7 +15,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 # dnsmasq as the reference peer, protoc for `make proto`, ip for network
 # namespaces.
 # gcc and libc6-dev: the race detector needs cgo.
-APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev dnsperf
+APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev dnsperf busybox
 FUZZTIME   ?= 5s
 
 .PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench bench-dns proto clean

@@ -1,9 +1,7 @@
 package dhcpd
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/moatdns/moat/internal/config"
@@ -13,64 +11,62 @@ import (
 )
 
 // server is dhcpd's state: the engine built from the master's latest
-// DHCPConfig, and what it was built from.
+// DHCPConfig, what it was built from, and the sockets it serves.
 type server struct {
 	generation uint64
 	cfg        *config.Config    // parsed from the options text
 	hosts      []config.DHCPHost // from the hosts files and /etc/ethers
 	engine     *dhcpserver.Engine
+
+	state *ipcpb.DHCPState // interfaces and leases, from the master at start
+	links map[int]*link    // by interface index (serve.go)
+	files []*os.File       // keep the sockets' files (and descriptors) alive
+	count counters
 }
 
-// configure waits for the master's first DHCPConfig and builds the
-// engine from it. Anything else before it breaks the protocol.
+// configure waits for the master's DHCPState and first DHCPConfig and
+// builds the engine from them. Anything else before them breaks the
+// protocol.
 func configure(conn *ipc.Conn) (*server, error) {
-	m, fds, err := conn.Recv()
-	closeFDs(fds)
+	s := &server{}
+	m, err := recvNoFDs(conn, "dhcp state")
 	if err != nil {
-		return nil, fmt.Errorf("waiting for dhcp config: %w", err)
+		return nil, err
+	}
+	if s.state = m.GetDhcpState(); s.state == nil {
+		return nil, fmt.Errorf("ipc: expected DHCPState, got %T", m.GetMsg())
+	}
+	if m, err = recvNoFDs(conn, "dhcp config"); err != nil {
+		return nil, err
 	}
 	dc := m.GetDhcpConfig()
-	if dc == nil || len(fds) > 0 {
+	if dc == nil {
 		return nil, fmt.Errorf("ipc: expected DHCPConfig, got %T", m.GetMsg())
 	}
-	s := &server{}
 	if err := s.apply(dc); err != nil {
 		return nil, err
 	}
+	s.engine.LoadLeases(leasesFromState(s.state))
 	return s, nil
 }
 
-// serve handles the master's messages after Ready until Shutdown or EOF:
-// a new DHCPConfig replaces the engine; anything else breaks the
-// protocol.
-func (s *server) serve(conn *ipc.Conn) error {
-	for {
-		m, fds, err := conn.Recv()
-		closeFDs(fds)
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil
-		case err != nil:
-			return fmt.Errorf("ipc: %w", err)
-		case len(fds) > 0:
-			return fmt.Errorf("ipc: %d unexpected descriptors with %T", len(fds), m.GetMsg())
-		case m.GetShutdown() != nil:
-			return nil
-		case m.GetDhcpConfig() != nil:
-			if err := s.apply(m.GetDhcpConfig()); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("ipc: unexpected %T", m.GetMsg())
-		}
+func recvNoFDs(conn *ipc.Conn, what string) (*ipcpb.Envelope, error) {
+	m, fds, err := conn.Recv()
+	closeFDs(fds)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %s: %w", what, err)
 	}
+	if len(fds) > 0 {
+		return nil, fmt.Errorf("ipc: %d unexpected descriptors with %T", len(fds), m.GetMsg())
+	}
+	return m, nil
 }
 
 // apply parses a DHCPConfig and swaps in a new engine built from it.
 // The master checked the text parses before sending it, so an error
 // here means a confused master: dhcpd stops rather than guess. The
 // leases of the old engine carry over; probes and commits in flight do
-// not (there are none while dhcpd has no sockets).
+// not (a held ACK is lost and its client asks again).
 func (s *server) apply(dc *ipcpb.DHCPConfig) error {
 	if dc.GetGeneration() <= s.generation {
 		return fmt.Errorf("dhcp config: generation %d after %d", dc.GetGeneration(), s.generation)
@@ -81,6 +77,8 @@ func (s *server) apply(dc *ipcpb.DHCPConfig) error {
 	}
 	settings := dhcpserver.SettingsFromConfig(cfg)
 	settings.Hosts = hosts
+	// The exchange log goes to stderr, which the master logs as dhcpd's.
+	settings.Logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	engine, err := dhcpserver.New(settings)
 	if err != nil {
 		return fmt.Errorf("dhcp config generation %d: %w", dc.GetGeneration(), err)

@@ -60,6 +60,15 @@ func send(t *testing.T, c *ipc.Conn, m *ipcpb.Envelope) {
 	}
 }
 
+// stateMsg is the DHCPState the master sends before the first DHCPConfig:
+// one interface and one lease.
+func stateMsg() *ipcpb.Envelope {
+	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpState{DhcpState: &ipcpb.DHCPState{
+		Interfaces: []*ipcpb.DHCPInterface{{Name: "eth0", Index: 2, Prefixes: []string{"192.168.1.1/24"}}},
+		Leases:     []*ipcpb.LeaseRecord{{Addr: []byte{192, 168, 1, 77}, HwType: 1, HwAddr: []byte{2, 0, 0, 0, 0, 7}, Expires: 4000000000}},
+	}}}
+}
+
 func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
 	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}
 }
@@ -69,6 +78,7 @@ func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
 func TestConfigureFromMasterText(t *testing.T) {
 	cfg, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
+	send(t, master, stateMsg())
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
@@ -76,6 +86,9 @@ func TestConfigureFromMasterText(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s.cfg.DHCP, cfg.DHCP) {
 		t.Errorf("DHCP differs:\ngot  %+v\nwant %+v", s.cfg.DHCP, cfg.DHCP)
+	}
+	if _, ok := s.engine.Lease(netip.MustParseAddr("192.168.1.77")); !ok {
+		t.Error("the DHCPState's lease is not in the engine")
 	}
 	if s.cfg.Local.DefaultDomain() != "lan" || s.engine == nil || s.generation != 1 {
 		t.Errorf("domain %q engine %v generation %d", s.cfg.Local.DefaultDomain(), s.engine, s.generation)
@@ -91,10 +104,11 @@ func TestConfigureFromMasterText(t *testing.T) {
 }
 
 // TestServeSwapsEngine: a later DHCPConfig rebuilds the engine; Shutdown
-// ends serve without error.
+// ends run without error.
 func TestServeSwapsEngine(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
+	send(t, master, stateMsg())
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
@@ -105,7 +119,7 @@ func TestServeSwapsEngine(t *testing.T) {
 	dc2.HostsFiles[0].Text = "aa:bb:cc:dd:ee:03,192.168.1.30\n"
 	send(t, master, dhcpConfigMsg(dc2))
 	send(t, master, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "test"}}})
-	if err := s.serve(worker); err != nil {
+	if err := s.run(worker); err != nil {
 		t.Fatal(err)
 	}
 	if s.engine == first || s.generation != 2 || len(s.hosts) != 2 || s.hosts[0].Addr != netip.MustParseAddr("192.168.1.30") {
@@ -117,20 +131,25 @@ func TestServeSwapsEngine(t *testing.T) {
 func TestProtocolViolations(t *testing.T) {
 	_, good := masterConfig(t, 1)
 	for _, tc := range []struct {
-		name  string
-		first *ipcpb.Envelope // before Ready; nil: a good DHCPConfig
-		after *ipcpb.Envelope // after Ready
-		want  string
+		name    string
+		noState bool            // the DHCPState is not sent first
+		first   *ipcpb.Envelope // before Ready; nil: a good DHCPConfig
+		after   *ipcpb.Envelope // after Ready
+		want    string
 	}{
-		{"not a config first", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, nil, "expected DHCPConfig"},
-		{"conf-file in text", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "conf-file=/etc/passwd\n", Generation: 1}), nil, "not allowed here"},
-		{"no range", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "port=53\n", Generation: 1}), nil, "no dhcp-range"},
-		{"generation zero", dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options}), nil, "generation 0 after 0"},
-		{"stale generation", nil, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options, Generation: 1}), "generation 1 after 1"},
-		{"unexpected after ready", nil, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, "unexpected"},
+		{"no state first", true, dhcpConfigMsg(good), nil, "expected DHCPState"},
+		{"not a config first", false, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, nil, "expected DHCPConfig"},
+		{"conf-file in text", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "conf-file=/etc/passwd\n", Generation: 1}), nil, "not allowed here"},
+		{"no range", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "port=53\n", Generation: 1}), nil, "no dhcp-range"},
+		{"generation zero", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options}), nil, "generation 0 after 0"},
+		{"stale generation", false, nil, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options, Generation: 1}), "generation 1 after 1"},
+		{"unexpected after ready", false, nil, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, "unexpected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			master, worker := connPair(t)
+			if !tc.noState {
+				send(t, master, stateMsg())
+			}
 			first := tc.first
 			if first == nil {
 				first = dhcpConfigMsg(good)
@@ -147,7 +166,7 @@ func TestProtocolViolations(t *testing.T) {
 				t.Fatal(err)
 			}
 			send(t, master, tc.after)
-			if err := s.serve(worker); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := s.run(worker); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("serve: %v, want %q", err, tc.want)
 			}
 		})
@@ -158,13 +177,14 @@ func TestProtocolViolations(t *testing.T) {
 func TestServeEOF(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
+	send(t, master, stateMsg())
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
 		t.Fatal(err)
 	}
 	master.Close()
-	if err := s.serve(worker); err != nil {
+	if err := s.run(worker); err != nil {
 		t.Fatal(err)
 	}
 }

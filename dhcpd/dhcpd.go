@@ -3,7 +3,14 @@
 // the master (a DHCPConfig: option text it parses with config.ParseText,
 // which opens no file, and the text of the hosts files the master read)
 // and builds its DHCP engine from it; a later DHCPConfig (SIGHUP) rebuilds
-// the engine. It has no sockets yet, so it answers no client.
+// the engine. Before the configuration comes a DHCPState: the interfaces
+// (dhcpd lives in an empty network namespace and cannot see them) and the
+// leases of the master's store. It serves the UDP :67 sockets the master
+// passed, one per interface, sends replies to clients without an address
+// on the interface's AF_PACKET socket, and has every lease change made
+// durable by the master (LeaseCommit) before the ACK that depends on it
+// leaves. There is no ICMP socket yet: probes are answered "free" at once,
+// as with no-ping.
 package dhcpd
 
 import (
@@ -32,7 +39,8 @@ func Run(args []string) int {
 		fmt.Fprintf(os.Stderr, "ready: %v\n", err)
 		return 1
 	}
-	if err := srv.serve(w.Conn); err != nil {
+	srv.attachSockets(w.Sockets)
+	if err := srv.run(w.Conn); err != nil {
 		fmt.Fprintf(os.Stderr, "%v\n", err)
 		return 1
 	}

@@ -188,6 +188,16 @@ func sampleMessages() []*ipcpb.Envelope {
 			Ethers:     &ipcpb.NamedText{Name: "/etc/ethers", Text: ""},
 			Generation: 2,
 		}}},
+		// Area I: lease commits between dhcpd and the master.
+		{Msg: &ipcpb.Envelope_LeaseCommit{LeaseCommit: &ipcpb.LeaseCommit{Id: 7, Records: []*ipcpb.LeaseRecord{
+			{Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55}, ClientId: []byte{1, 0, 0x11, 0x22, 0x33, 0x44, 0x55}, Hostname: "laptop", Expires: 1700000000},
+			{Delete: true, Addr: []byte{192, 168, 1, 61}},
+		}}}},
+		{Msg: &ipcpb.Envelope_DhcpState{DhcpState: &ipcpb.DHCPState{
+			Interfaces: []*ipcpb.DHCPInterface{{Name: "eth0", Index: 2, Prefixes: []string{"192.168.1.1/24"}}},
+			Leases:     []*ipcpb.LeaseRecord{{Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55}, Expires: 1700000000}},
+		}}},
+		{Msg: &ipcpb.Envelope_LeaseCommitted{LeaseCommitted: &ipcpb.LeaseCommitted{Id: 7, Ok: true}}},
 	}
 }
 

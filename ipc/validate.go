@@ -130,6 +130,12 @@ func validateMsg(m *ipcpb.Envelope) error {
 		return nonNil(x.SocketsChanged, validateSocketsChanged)
 	case *ipcpb.Envelope_DhcpConfig: // area I: dhcpd's configuration (validate_dhcp.go)
 		return nonNil(x.DhcpConfig, validateDHCPConfig)
+	case *ipcpb.Envelope_LeaseCommit: // area I: dhcpd asks for durable leases (validate_dhcp.go)
+		return nonNil(x.LeaseCommit, validateLeaseCommit)
+	case *ipcpb.Envelope_DhcpState:
+		return nonNil(x.DhcpState, validateDHCPState)
+	case *ipcpb.Envelope_LeaseCommitted:
+		return nonNil(x.LeaseCommitted, func(c *ipcpb.LeaseCommitted) error { return noUnknown(c) })
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)

@@ -24,6 +24,7 @@ type dhcpData struct {
 	mu         sync.Mutex
 	generation uint64
 	config     *ipcpb.DHCPConfig
+	hosts      []config.DHCPHost // every dhcp-host, for the lease checks
 }
 
 // load (re)reads the hosts files and /etc/ethers and builds the next
@@ -73,6 +74,7 @@ func (d *dhcpData) load(cfg *config.Config, log *logger) error {
 	}
 	d.generation++
 	d.config = dc
+	d.hosts = hosts
 	log.printf("master", "dhcp configuration generation %d: %d hosts from files", d.generation, len(hosts))
 	return nil
 }

@@ -30,7 +30,8 @@ type master struct {
 	sandbox sandboxPlan
 	plan    listenPlan
 	dns     dnsData
-	dhcp    dhcpData // dhcpd's configuration and hosts files (dhcpdata.go)
+	dhcp    dhcpData      // dhcpd's configuration and hosts files (dhcpdata.go)
+	leases  *leaseService // dhcpd's lease commits (dhcpleases.go); nil without DHCP
 	sups    []*supervisor
 	exe     string     // worker binary; "" = selfExe (tests set it)
 	stats   statsState // area D: SIGUSR1 requests to dnsd (stats.go)
@@ -136,8 +137,19 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		if err := m.dhcp.load(cfg, log); err != nil {
 			return err
 		}
-		log.printf("master", "dhcp-range configured: dhcpd is started, confined and configured, and answers nothing yet (it has no sockets in this release)")
-		m.sups = append(m.sups, newSupervisor(m, "dhcpd", nil, m.dhcp.send))
+		if m.leases, err = openLeaseService(cfg, m.dhcp.hosts, log); err != nil {
+			return err
+		}
+		defer m.leases.close()
+		dhcpSockets, err := openDHCPSockets(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer closeSockets(dhcpSockets)
+		for _, s := range dhcpSockets {
+			log.audit("master", os.Getpid(), "socket-opened kind=%s interface=%s", s.desc.GetKind(), s.desc.GetInterface())
+		}
+		m.sups = append(m.sups, newSupervisor(m, "dhcpd", dhcpSockets, m.configureDHCP(dhcpSockets)))
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

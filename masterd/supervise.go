@@ -115,9 +115,12 @@ func (s *supervisor) serve(ctx context.Context, w *worker) string {
 			return s.violation(w, fmt.Sprintf("unreadable message: %v", err))
 		case len(fds) == 0 && s.m.handleWorkerMessage(s.role, m): // area D: StatsReport (stats.go)
 			continue
+		case len(fds) == 0 && s.role == "dhcpd" && s.m.leases != nil && m.GetLeaseCommit() != nil: // area I (dhcpleases.go)
+			s.m.leases.handle(w.conn, m.GetLeaseCommit())
+			continue
 		default:
-			// dnsd and dhcpd send nothing after Ready yet: anything is a
-			// protocol violation.
+			// Anything else after Ready (from dnsd: anything but stats;
+			// from dhcpd: anything but LeaseCommit) is a protocol violation.
 			return s.violation(w, fmt.Sprintf("unexpected %T after Ready", m.GetMsg()))
 		}
 	}

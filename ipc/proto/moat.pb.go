@@ -278,6 +278,9 @@ type Envelope struct {
 	//	*Envelope_NetState
 	//	*Envelope_SocketsChanged
 	//	*Envelope_DhcpConfig
+	//	*Envelope_LeaseCommit
+	//	*Envelope_LeaseCommitted
+	//	*Envelope_DhcpState
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -473,6 +476,33 @@ func (x *Envelope) GetDhcpConfig() *DHCPConfig {
 	return nil
 }
 
+func (x *Envelope) GetLeaseCommit() *LeaseCommit {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_LeaseCommit); ok {
+			return x.LeaseCommit
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetLeaseCommitted() *LeaseCommitted {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_LeaseCommitted); ok {
+			return x.LeaseCommitted
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpState() *DHCPState {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpState); ok {
+			return x.DhcpState
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Msg interface {
 	isEnvelope_Msg()
 }
@@ -548,6 +578,18 @@ type Envelope_DhcpConfig struct {
 	DhcpConfig *DHCPConfig `protobuf:"bytes,70,opt,name=dhcp_config,json=dhcpConfig,proto3,oneof"`
 }
 
+type Envelope_LeaseCommit struct {
+	LeaseCommit *LeaseCommit `protobuf:"bytes,71,opt,name=lease_commit,json=leaseCommit,proto3,oneof"`
+}
+
+type Envelope_LeaseCommitted struct {
+	LeaseCommitted *LeaseCommitted `protobuf:"bytes,72,opt,name=lease_committed,json=leaseCommitted,proto3,oneof"`
+}
+
+type Envelope_DhcpState struct {
+	DhcpState *DHCPState `protobuf:"bytes,73,opt,name=dhcp_state,json=dhcpState,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Msg() {}
 
 func (*Envelope_Ready) isEnvelope_Msg() {}
@@ -581,6 +623,12 @@ func (*Envelope_NetState) isEnvelope_Msg() {}
 func (*Envelope_SocketsChanged) isEnvelope_Msg() {}
 
 func (*Envelope_DhcpConfig) isEnvelope_Msg() {}
+
+func (*Envelope_LeaseCommit) isEnvelope_Msg() {}
+
+func (*Envelope_LeaseCommitted) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpState) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -2895,11 +2943,333 @@ func (x *NamedText) GetText() string {
 	return ""
 }
 
+// LeaseRecord is one lease change (internal/leases.Record): a lease put
+// at addr, or (delete) the lease at addr removed.
+type LeaseRecord struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Delete   bool                   `protobuf:"varint,1,opt,name=delete,proto3" json:"delete,omitempty"`
+	Addr     []byte                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"` // 4 bytes
+	HwType   uint32                 `protobuf:"varint,3,opt,name=hw_type,json=hwType,proto3" json:"hw_type,omitempty"`
+	HwAddr   []byte                 `protobuf:"bytes,4,opt,name=hw_addr,json=hwAddr,proto3" json:"hw_addr,omitempty"`
+	ClientId []byte                 `protobuf:"bytes,5,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Hostname string                 `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// Seconds since the Unix epoch; 0 = infinite.
+	Expires       int64 `protobuf:"varint,7,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRecord) Reset() {
+	*x = LeaseRecord{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRecord) ProtoMessage() {}
+
+func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
+func (*LeaseRecord) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *LeaseRecord) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+func (x *LeaseRecord) GetAddr() []byte {
+	if x != nil {
+		return x.Addr
+	}
+	return nil
+}
+
+func (x *LeaseRecord) GetHwType() uint32 {
+	if x != nil {
+		return x.HwType
+	}
+	return 0
+}
+
+func (x *LeaseRecord) GetHwAddr() []byte {
+	if x != nil {
+		return x.HwAddr
+	}
+	return nil
+}
+
+func (x *LeaseRecord) GetClientId() []byte {
+	if x != nil {
+		return x.ClientId
+	}
+	return nil
+}
+
+func (x *LeaseRecord) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *LeaseRecord) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+// LeaseCommit (dhcpd -> master) asks the master to make records durable
+// in the lease journal; the master answers LeaseCommitted with the same
+// id once they are fsynced (ok) or refused or failed (not ok). An ACK
+// waits for it.
+type LeaseCommit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Records       []*LeaseRecord         `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCommit) Reset() {
+	*x = LeaseCommit{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCommit) ProtoMessage() {}
+
+func (x *LeaseCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCommit.ProtoReflect.Descriptor instead.
+func (*LeaseCommit) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *LeaseCommit) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseCommit) GetRecords() []*LeaseRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// LeaseCommitted (master -> dhcpd) answers a LeaseCommit.
+type LeaseCommitted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCommitted) Reset() {
+	*x = LeaseCommitted{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCommitted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCommitted) ProtoMessage() {}
+
+func (x *LeaseCommitted) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCommitted.ProtoReflect.Descriptor instead.
+func (*LeaseCommitted) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LeaseCommitted) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseCommitted) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+// DHCPInterface is one interface dhcpd has sockets for, as the master
+// sees it (dhcpd's own network namespace is empty).
+type DHCPInterface struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Index uint32                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	// IPv4 "addr/len", primary first.
+	Prefixes      []string `protobuf:"bytes,3,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPInterface) Reset() {
+	*x = DHCPInterface{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPInterface) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPInterface) ProtoMessage() {}
+
+func (x *DHCPInterface) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPInterface.ProtoReflect.Descriptor instead.
+func (*DHCPInterface) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *DHCPInterface) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DHCPInterface) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *DHCPInterface) GetPrefixes() []string {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
+// DHCPState (master -> dhcpd, before each DHCPConfig at start) is what
+// dhcpd cannot see: the DHCP interfaces and the leases in the master's
+// store, so that a restarted dhcpd never hands out a leased address.
+type DHCPState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interfaces    []*DHCPInterface       `protobuf:"bytes,1,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	Leases        []*LeaseRecord         `protobuf:"bytes,2,rep,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPState) Reset() {
+	*x = DHCPState{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPState) ProtoMessage() {}
+
+func (x *DHCPState) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPState.ProtoReflect.Descriptor instead.
+func (*DHCPState) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DHCPState) GetInterfaces() []*DHCPInterface {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+func (x *DHCPState) GetLeases() []*LeaseRecord {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\x81\b\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xc1\t\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -2923,7 +3293,11 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\tnet_state\x184 \x01(\v2\x15.moat.ipc.v1.NetStateH\x00R\bnetState\x12F\n" +
 	"\x0fsockets_changed\x18< \x01(\v2\x1b.moat.ipc.v1.SocketsChangedH\x00R\x0esocketsChanged\x12:\n" +
 	"\vdhcp_config\x18F \x01(\v2\x17.moat.ipc.v1.DHCPConfigH\x00R\n" +
-	"dhcpConfigB\x05\n" +
+	"dhcpConfig\x12=\n" +
+	"\flease_commit\x18G \x01(\v2\x18.moat.ipc.v1.LeaseCommitH\x00R\vleaseCommit\x12F\n" +
+	"\x0flease_committed\x18H \x01(\v2\x1b.moat.ipc.v1.LeaseCommittedH\x00R\x0eleaseCommitted\x127\n" +
+	"\n" +
+	"dhcp_state\x18I \x01(\v2\x16.moat.ipc.v1.DHCPStateH\x00R\tdhcpStateB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -3144,7 +3518,30 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x06ethers\x18\x04 \x01(\v2\x16.moat.ipc.v1.NamedTextR\x06ethers\"3\n" +
 	"\tNamedText\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text*v\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xbe\x01\n" +
+	"\vLeaseRecord\x12\x16\n" +
+	"\x06delete\x18\x01 \x01(\bR\x06delete\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\fR\x04addr\x12\x17\n" +
+	"\ahw_type\x18\x03 \x01(\rR\x06hwType\x12\x17\n" +
+	"\ahw_addr\x18\x04 \x01(\fR\x06hwAddr\x12\x1b\n" +
+	"\tclient_id\x18\x05 \x01(\fR\bclientId\x12\x1a\n" +
+	"\bhostname\x18\x06 \x01(\tR\bhostname\x12\x18\n" +
+	"\aexpires\x18\a \x01(\x03R\aexpires\"Q\n" +
+	"\vLeaseCommit\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
+	"\arecords\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\arecords\"0\n" +
+	"\x0eLeaseCommitted\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"U\n" +
+	"\rDHCPInterface\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\rR\x05index\x12\x1a\n" +
+	"\bprefixes\x18\x03 \x03(\tR\bprefixes\"y\n" +
+	"\tDHCPState\x12:\n" +
+	"\n" +
+	"interfaces\x18\x01 \x03(\v2\x1a.moat.ipc.v1.DHCPInterfaceR\n" +
+	"interfaces\x120\n" +
+	"\x06leases\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\x06leases*v\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
@@ -3170,7 +3567,7 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 }
 
 var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_ipc_proto_moat_proto_goTypes = []any{
 	(Table)(0),             // 0: moat.ipc.v1.Table
 	(LocalService)(0),      // 1: moat.ipc.v1.LocalService
@@ -3205,6 +3602,11 @@ var file_ipc_proto_moat_proto_goTypes = []any{
 	(*SocketsChanged)(nil), // 30: moat.ipc.v1.SocketsChanged
 	(*DHCPConfig)(nil),     // 31: moat.ipc.v1.DHCPConfig
 	(*NamedText)(nil),      // 32: moat.ipc.v1.NamedText
+	(*LeaseRecord)(nil),    // 33: moat.ipc.v1.LeaseRecord
+	(*LeaseCommit)(nil),    // 34: moat.ipc.v1.LeaseCommit
+	(*LeaseCommitted)(nil), // 35: moat.ipc.v1.LeaseCommitted
+	(*DHCPInterface)(nil),  // 36: moat.ipc.v1.DHCPInterface
+	(*DHCPState)(nil),      // 37: moat.ipc.v1.DHCPState
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
 	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
@@ -3224,31 +3626,37 @@ var file_ipc_proto_moat_proto_depIdxs = []int32{
 	28, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
 	30, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
 	31, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
-	6,  // 17: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	2,  // 18: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	8,  // 19: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	10, // 20: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	1,  // 21: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
-	23, // 22: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
-	0,  // 23: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	13, // 24: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	10, // 25: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
-	15, // 26: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
-	16, // 27: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
-	17, // 28: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
-	3,  // 29: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
-	24, // 30: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
-	24, // 31: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
-	27, // 32: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
-	29, // 33: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
-	8,  // 34: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
-	32, // 35: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
-	32, // 36: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	34, // 17: moat.ipc.v1.Envelope.lease_commit:type_name -> moat.ipc.v1.LeaseCommit
+	35, // 18: moat.ipc.v1.Envelope.lease_committed:type_name -> moat.ipc.v1.LeaseCommitted
+	37, // 19: moat.ipc.v1.Envelope.dhcp_state:type_name -> moat.ipc.v1.DHCPState
+	6,  // 20: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 21: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	8,  // 22: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	10, // 23: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 24: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	23, // 25: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 26: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	13, // 27: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	10, // 28: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	15, // 29: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	16, // 30: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	17, // 31: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 32: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	24, // 33: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	24, // 34: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	27, // 35: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	29, // 36: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	8,  // 37: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	32, // 38: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
+	32, // 39: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
+	33, // 40: moat.ipc.v1.LeaseCommit.records:type_name -> moat.ipc.v1.LeaseRecord
+	36, // 41: moat.ipc.v1.DHCPState.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	33, // 42: moat.ipc.v1.DHCPState.leases:type_name -> moat.ipc.v1.LeaseRecord
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -3274,6 +3682,9 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_NetState)(nil),
 		(*Envelope_SocketsChanged)(nil),
 		(*Envelope_DhcpConfig)(nil),
+		(*Envelope_LeaseCommit)(nil),
+		(*Envelope_LeaseCommitted)(nil),
+		(*Envelope_DhcpState)(nil),
 	}
 	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -3282,7 +3693,7 @@ func file_ipc_proto_moat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

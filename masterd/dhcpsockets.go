@@ -1,0 +1,156 @@
+package masterd
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/moatdns/moat/internal/config"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// dhcpInterfaces are the interfaces DHCP runs on: up, not loopback,
+// allowed by interface=, except-interface and no-dhcp-interface, with an
+// IPv4 network that holds the start of a dhcp-range (dnsmasq serves a
+// range on the interfaces whose subnet it lies in).
+func dhcpInterfaces(cfg *config.Config) ([]net.Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var out []net.Interface
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 || ifc.Flags&net.FlagUp == 0 || !dhcpAllowed(cfg, ifc.Name) {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		if hasRangeNetwork(addrs, cfg.DHCP.Ranges) {
+			out = append(out, ifc)
+		}
+	}
+	return out, nil
+}
+
+func dhcpAllowed(cfg *config.Config, name string) bool {
+	for _, p := range cfg.ExceptInterfaces {
+		if ifaceMatch(p, name) {
+			return false
+		}
+	}
+	for _, p := range cfg.DHCP.NoInterfaces {
+		if ifaceMatch(p, name) {
+			return false
+		}
+	}
+	if len(cfg.Interfaces) == 0 {
+		return true
+	}
+	for _, p := range cfg.Interfaces {
+		if p != "" && ifaceMatch(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRangeNetwork(addrs []net.Addr, ranges []config.DHCPRange) bool {
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
+		}
+		ones, _ := ipn.Mask.Size()
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		pfx := netip.PrefixFrom(ip, ones).Masked()
+		for _, r := range ranges {
+			if r.Start.Is4() && pfx.Contains(r.Start) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// openDHCPSockets opens, per DHCP interface, the UDP socket on
+// 0.0.0.0:67 bound to the device (broadcasts arrive on it; IP_PKTINFO
+// tells dhcpd the destination) and a send-only AF_PACKET socket for
+// replies to clients that have no address yet. dhcpd, in an empty
+// network namespace, can open neither. The raw ICMP socket for the ping
+// check is not opened yet: dhcpd behaves as with no-ping.
+func openDHCPSockets(cfg *config.Config, log *logger) ([]openSocket, error) {
+	ifs, err := dhcpInterfaces(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(ifs) == 0 {
+		log.printf("master", "DHCP: no interface has an IPv4 network holding a dhcp-range: dhcpd answers nothing")
+	}
+	var socks []openSocket
+	for _, ifc := range ifs {
+		u, err := openDHCPUDP(ifc.Name)
+		if err != nil {
+			closeSockets(socks)
+			return nil, err
+		}
+		socks = append(socks, u)
+		p, err := openDHCPPacket(ifc)
+		if err != nil {
+			closeSockets(socks)
+			return nil, err
+		}
+		socks = append(socks, p)
+	}
+	return socks, nil
+}
+
+func openDHCPUDP(ifname string) (openSocket, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return openSocket{}, fmt.Errorf("dhcp socket for %s: %w", ifname, err)
+	}
+	fail := func(what string, err error) (openSocket, error) {
+		_ = unix.Close(fd)
+		return openSocket{}, fmt.Errorf("dhcp socket for %s: %s: %w", ifname, what, err)
+	}
+	// One socket per interface on the same wildcard port: SO_REUSEADDR
+	// with SO_BINDTODEVICE keeps them apart.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("SO_REUSEADDR", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		return fail("SO_BROADCAST", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
+		return fail("IP_PKTINFO", err)
+	}
+	if err := unix.BindToDevice(fd, ifname); err != nil {
+		return fail("SO_BINDTODEVICE", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 67}); err != nil {
+		return fail("bind 0.0.0.0:67", err)
+	}
+	desc := &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DHCP_UDP, Address: "0.0.0.0:67", Pktinfo: true, Interface: ifname}
+	return openSocket{desc: desc, file: os.NewFile(uintptr(fd), "dhcp-udp-"+ifname)}, nil
+}
+
+// openDHCPPacket opens an AF_PACKET SOCK_DGRAM socket bound to the
+// interface with protocol 0, so that it receives nothing: dhcpd only
+// sends on it (IPv4 frames to a client's hardware address).
+func openDHCPPacket(ifc net.Interface) (openSocket, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return openSocket{}, fmt.Errorf("dhcp packet socket for %s: %w", ifc.Name, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifc.Index}); err != nil {
+		_ = unix.Close(fd)
+		return openSocket{}, fmt.Errorf("dhcp packet socket for %s: bind: %w", ifc.Name, err)
+	}
+	desc := &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DHCP_PACKET, Interface: ifc.Name}
+	return openSocket{desc: desc, file: os.NewFile(uintptr(fd), "dhcp-packet-"+ifc.Name)}, nil
+}
