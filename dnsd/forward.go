@@ -110,11 +110,15 @@ func (s *Server) exchangeUDP(ctx context.Context, up *upstream, req *request, wi
 		return nil, err
 	}
 	defer f.Close()
-	stop := fileDeadline(ctx, f)
-	defer stop()
+	// The datagram goes out even when the flight has already ended (another
+	// server answered first under all-servers): a query once chosen for a
+	// server is sent, as dnsmasq sends it. Only the wait for the reply is
+	// cut short by ctx.
 	if _, err := f.Write(withID(wire, id)); err != nil {
 		return nil, &sendError{fmt.Errorf("send to %s: %w", up.label, err)}
 	}
+	stop := fileDeadline(ctx, f)
+	defer stop()
 	bp := readBufPool.Get().(*[]byte)
 	defer readBufPool.Put(bp)
 	buf := *bp
