@@ -118,6 +118,9 @@ type instanceOptions struct {
 	tune func(*Server)
 	// hostsSource names the hosts data in entries ("/etc/hosts").
 	hostsSource string
+	// local, when set, is sent as the local-records tables between the
+	// configuration and the hosts table, as the master sends them.
+	local *localData
 }
 
 func hostsEntries(t testing.TB, source, text string) []*ipcpb.HostEntry {
@@ -233,6 +236,10 @@ func startDNSD(t testing.TB, cfg *ipcpb.DNSConfig, hostsText string, opts instan
 		}
 	})
 	d.sendConfig(t, cfg)
+	if opts.local != nil {
+		d.sendLocal(t, ipcpb.Table_TABLE_LOCAL_RECORDS, opts.local.records)
+		d.sendLocal(t, ipcpb.Table_TABLE_LOCAL_DYNAMIC, opts.local.dynamic)
+	}
 	d.sendHosts(t, 1, hostsText)
 	select {
 	case <-readyCh:

@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"context"
 	"net/netip"
 	"sort"
 	"strings"
@@ -61,52 +60,7 @@ type localData struct {
 // configuration and the hosts table, as the master sends them.
 func startLocalDNSD(t *testing.T, cfg *ipcpb.DNSConfig, hostsText string, ld localData, sockets ...workerproc.Socket) *dnsdInstance {
 	t.Helper()
-	if sockets == nil {
-		sockets = loopbackSockets(t)
-	}
-	mf, wf, err := ipc.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &dnsdInstance{master: ipc.NewConn(mf), log: &syncBuffer{}, done: make(chan error, 1), hostsSource: "/etc/hosts"}
-	workerConn := ipc.NewConn(wf)
-	for _, s := range sockets {
-		ap := netip.MustParseAddrPort(s.Desc.GetAddress())
-		if s.Desc.GetKind() == ipcpb.Socket_KIND_DNS_UDP {
-			d.udpAddr = ap
-		} else {
-			d.tcpAddr = ap
-		}
-	}
-	serverCh := make(chan *Server, 1)
-	testHookServer = func(s *Server) { serverCh <- s }
-	readyCh := make(chan struct{})
-	go func() {
-		d.done <- serveWithLog(context.Background(), workerConn, sockets, func() error { close(readyCh); return nil }, d.log)
-		workerConn.Close()
-	}()
-	d.server = <-serverCh
-	testHookServer = nil
-	t.Cleanup(func() {
-		d.master.Close()
-		select {
-		case <-d.done:
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after the master closed the channel")
-		}
-	})
-	d.sendConfig(t, cfg)
-	d.sendLocal(t, ipcpb.Table_TABLE_LOCAL_RECORDS, ld.records)
-	d.sendLocal(t, ipcpb.Table_TABLE_LOCAL_DYNAMIC, ld.dynamic)
-	d.sendHosts(t, 1, hostsText)
-	select {
-	case <-readyCh:
-	case err := <-d.done:
-		t.Fatalf("Serve returned before ready: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no ready")
-	}
-	return d
+	return startDNSD(t, cfg, hostsText, instanceOptions{sockets: sockets, local: &ld})
 }
 
 func (d *dnsdInstance) sendLocal(t testing.TB, table ipcpb.Table, recs []*ipcpb.LocalRecord) {
