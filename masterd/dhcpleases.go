@@ -3,7 +3,6 @@ package masterd
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
@@ -26,6 +25,8 @@ type leaseService struct {
 	ranges []config.DHCPRange
 	hosts  map[netip.Addr]bool // dhcp-host addresses (configuration and files)
 	log    *logger
+	// events reports every durable change (dhcpevents.go).
+	events leaseObservers
 }
 
 // openLeaseService opens the lease store named by dhcp-leasefile.
@@ -54,10 +55,14 @@ func (s *leaseService) handle(conn *ipc.Conn, c *ipcpb.LeaseCommit) {
 	go func() {
 		ok := err == nil
 		if ok {
+			before := s.snapshot(recs)
 			ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 			err = s.store.Commit(ctx, recs)
 			cancel()
 			ok = err == nil
+			if ok {
+				s.events.emit(changes(before, recs))
+			}
 		}
 		if err != nil {
 			s.log.printf("master", "lease commit %d refused: %v", id, err)
@@ -98,6 +103,50 @@ func (s *leaseService) records(in []*ipcpb.LeaseRecord) ([]leases.Record, error)
 	return out, nil
 }
 
+// snapshot is the lease at each record's address before the commit,
+// for the events after it.
+func (s *leaseService) snapshot(recs []leases.Record) map[netip.Addr]*leases.Lease {
+	before := make(map[netip.Addr]*leases.Lease, len(recs))
+	for _, r := range recs {
+		if _, seen := before[r.Lease.Addr]; seen {
+			continue
+		}
+		if l, ok := s.store.Lease(r.Lease.Addr); ok {
+			before[r.Lease.Addr] = &l
+		} else {
+			before[r.Lease.Addr] = nil
+		}
+	}
+	return before
+}
+
+// changes turns a committed batch into events: the first state of each
+// address before the batch against its last state after it.
+func changes(before map[netip.Addr]*leases.Lease, recs []leases.Record) []leaseEvent {
+	after := map[netip.Addr]*leases.Lease{}
+	var order []netip.Addr
+	for _, r := range recs {
+		a := r.Lease.Addr
+		if _, seen := after[a]; !seen {
+			order = append(order, a)
+		}
+		if r.Delete {
+			after[a] = nil
+		} else {
+			l := r.Lease
+			after[a] = &l
+		}
+	}
+	var evs []leaseEvent
+	for _, a := range order {
+		if before[a] == nil && after[a] == nil {
+			continue
+		}
+		evs = append(evs, leaseEvent{Old: before[a], New: after[a]})
+	}
+	return evs
+}
+
 func (s *leaseService) allowed(a netip.Addr) bool {
 	if s.hosts[a] {
 		return true
@@ -127,48 +176,5 @@ func legalLabel(n string) bool {
 func (s *leaseService) close() {
 	if err := s.store.Close(); err != nil {
 		s.log.printf("master", "lease store: close: %v", err)
-	}
-}
-
-// state is the DHCPState for a starting dhcpd: the interfaces it has
-// sockets for, looked up now, and the store's leases.
-func (s *leaseService) state(socks []openSocket) *ipcpb.DHCPState {
-	st := &ipcpb.DHCPState{}
-	for _, sock := range socks {
-		if sock.desc.GetKind() != ipcpb.Socket_KIND_DHCP_UDP {
-			continue
-		}
-		ifc, err := net.InterfaceByName(sock.desc.GetInterface())
-		if err != nil {
-			s.log.printf("master", "DHCP interface %s: %v", sock.desc.GetInterface(), err)
-			continue
-		}
-		d := &ipcpb.DHCPInterface{Name: ifc.Name, Index: uint32(ifc.Index)}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-				ones, _ := ipn.Mask.Size()
-				ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-				d.Prefixes = append(d.Prefixes, netip.PrefixFrom(ip, ones).String())
-			}
-		}
-		st.Interfaces = append(st.Interfaces, d)
-	}
-	for _, l := range s.store.Leases() {
-		st.Leases = append(st.Leases, &ipcpb.LeaseRecord{Addr: l.Addr.AsSlice(), HwType: uint32(l.HWType),
-			HwAddr: l.HWAddr, ClientId: l.ClientID, Hostname: l.Hostname, Expires: l.Expires})
-	}
-	return st
-}
-
-// configureDHCP is dhcpd's configuration at start: its DHCPState, then
-// the DHCPConfig.
-func (m *master) configureDHCP(socks []openSocket) func(*ipc.Conn) error {
-	return func(conn *ipc.Conn) error {
-		st := &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpState{DhcpState: m.leases.state(socks)}}
-		if err := conn.Send(st); err != nil {
-			return fmt.Errorf("send dhcp state: %w", err)
-		}
-		return m.dhcp.send(conn)
 	}
 }
