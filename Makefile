@@ -15,10 +15,14 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 # dnsmasq as the reference peer, protoc for `make proto`, ip for network
 # namespaces.
 # gcc and libc6-dev: the race detector needs cgo.
-APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev dnsperf busybox
+# DHCP clients for the end-to-end tests: isc-dhcp-client (dhclient),
+# dhcpcd-base (dhcpcd), busybox (udhcpc), isc-dhcp-relay (dhcrelay);
+# kea-admin ships perfdhcp and kea-dhcp4-server the peer of bench-dhcp.
+APT_PACKAGES := dnsutils knot-dnsutils dnsmasq-base protobuf-compiler iproute2 procps gcc libc6-dev dnsperf busybox \
+	isc-dhcp-client dhcpcd-base isc-dhcp-relay kea-admin kea-dhcp4-server
 FUZZTIME   ?= 5s
 
-.PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench bench-dns proto clean
+.PHONY: all build run test deps apt-deps go-tools check unit e2e fuzz fuzz-ci bench bench-dns bench-dhcp proto clean
 
 all: build
 
@@ -63,7 +67,7 @@ check:
 # Packages with goroutines of their own also run under the race detector.
 # The detector needs cgo, and cgo disables the all-threads syscalls the
 # sandbox relies on, so seccomp and worker start-up are tested without it.
-RACE_PKGS := ./ipc/... ./dnsd/... ./masterd/... ./internal/cache/... ./internal/hosts/... ./internal/leasestore/...
+RACE_PKGS := ./ipc/... ./dnsd/... ./dhcpd/... ./scriptd/... ./masterd/... ./internal/cache/... ./internal/hosts/... ./internal/leasestore/...
 
 unit:
 	@echo "== package tests"
@@ -96,6 +100,15 @@ bench-dns: apt-deps build
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/bench-upstream ./bench/upstream
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/dnsbench ./bench/dnsbench
 	$(BIN)/dnsbench -moatd $(MOATD) -upstream $(BIN)/bench-upstream -duration $(BENCH_DURATION) -runs $(BENCH_RUNS) $(BENCH_FLAGS)
+
+# moatd's DHCP server against dnsmasq and Kea with perfdhcp (docs/performance.md):
+# two network namespaces and a veth pair, the server on CPU 0, perfdhcp on
+# CPU 1, 50,000 simulated clients; needs root. Not part of make test.
+# make bench-dhcp DHCPBENCH_FLAGS='-servers moat,kea -step 10s -nice -10'
+DHCPBENCH_FLAGS ?=
+bench-dhcp: apt-deps build
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/dhcpbench ./bench/dhcpbench
+	$(BIN)/dhcpbench -moatd $(MOATD) $(DHCPBENCH_FLAGS)
 
 proto: go-tools
 	PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative ipc/proto/*.proto

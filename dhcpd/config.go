@@ -20,23 +20,26 @@ type server struct {
 
 	state *ipcpb.DHCPState // interfaces and leases, from the master at start
 	links map[int]*link    // by interface index (serve.go)
-	files []*os.File       // keep the sockets' files (and descriptors) alive
-	count counters
+	ping  *pinger          // nil: no ICMP socket, probes answer "free" (ping.go)
+	// routed is the send-only UDP :67 socket bound to no interface, for
+	// replies that go where the routing table says; -1 if none.
+	routed int
+	files  []*os.File // keep the sockets' files (and descriptors) alive
+	count  counters
 }
 
-// configure waits for the master's DHCPState and first DHCPConfig and
-// builds the engine from them. Anything else before them breaks the
+// configure waits for the master's DHCPState (streamed: the head, lease
+// chunks, the end) and first DHCPConfig and builds the engine from them. Anything else before them breaks the
 // protocol.
 func configure(conn *ipc.Conn) (*server, error) {
-	s := &server{}
-	m, err := recvNoFDs(conn, "dhcp state")
+	s := &server{routed: -1}
+	st, err := ipc.RecvDHCPState(func() (*ipcpb.Envelope, error) { return recvNoFDs(conn, "dhcp state") })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ipc: %w", err)
 	}
-	if s.state = m.GetDhcpState(); s.state == nil {
-		return nil, fmt.Errorf("ipc: expected DHCPState, got %T", m.GetMsg())
-	}
-	if m, err = recvNoFDs(conn, "dhcp config"); err != nil {
+	s.state = st
+	m, err := recvNoFDs(conn, "dhcp config")
+	if err != nil {
 		return nil, err
 	}
 	dc := m.GetDhcpConfig()
@@ -85,6 +88,7 @@ func (s *server) apply(dc *ipcpb.DHCPConfig) error {
 	}
 	if s.engine != nil {
 		engine.LoadLeases(s.engine.Leases())
+		engine.ContinueIDs(s.engine)
 	}
 	s.generation, s.cfg, s.hosts, s.engine = dc.GetGeneration(), cfg, hosts, engine
 	return nil

@@ -1,6 +1,7 @@
 package dhcpd
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/internal/workerproc"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -60,13 +64,17 @@ func send(t *testing.T, c *ipc.Conn, m *ipcpb.Envelope) {
 	}
 }
 
-// stateMsg is the DHCPState the master sends before the first DHCPConfig:
-// one interface and one lease.
-func stateMsg() *ipcpb.Envelope {
-	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpState{DhcpState: &ipcpb.DHCPState{
+// sendState streams the DHCPState the master sends before the first
+// DHCPConfig: one interface and one lease.
+func sendState(t *testing.T, c *ipc.Conn) {
+	t.Helper()
+	st := &ipcpb.DHCPState{
 		Interfaces: []*ipcpb.DHCPInterface{{Name: "eth0", Index: 2, Prefixes: []string{"192.168.1.1/24"}}},
 		Leases:     []*ipcpb.LeaseRecord{{Addr: []byte{192, 168, 1, 77}, HwType: 1, HwAddr: []byte{2, 0, 0, 0, 0, 7}, Expires: 4000000000}},
-	}}}
+	}
+	if err := ipc.SendDHCPState(c, st); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
@@ -78,7 +86,7 @@ func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
 func TestConfigureFromMasterText(t *testing.T) {
 	cfg, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
-	send(t, master, stateMsg())
+	sendState(t, master)
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
@@ -108,7 +116,7 @@ func TestConfigureFromMasterText(t *testing.T) {
 func TestServeSwapsEngine(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
-	send(t, master, stateMsg())
+	sendState(t, master)
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
@@ -148,7 +156,7 @@ func TestProtocolViolations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			master, worker := connPair(t)
 			if !tc.noState {
-				send(t, master, stateMsg())
+				sendState(t, master)
 			}
 			first := tc.first
 			if first == nil {
@@ -177,7 +185,7 @@ func TestProtocolViolations(t *testing.T) {
 func TestServeEOF(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
-	send(t, master, stateMsg())
+	sendState(t, master)
 	send(t, master, dhcpConfigMsg(dc))
 	s, err := configure(worker)
 	if err != nil {
@@ -186,5 +194,80 @@ func TestServeEOF(t *testing.T) {
 	master.Close()
 	if err := s.run(worker); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConfigureLargeLeaseTable: a master's table of 50,000 leases, far
+// over one message, reaches the engine whole through the stream.
+func TestConfigureLargeLeaseTable(t *testing.T) {
+	const n = 50_000
+	_, dc := masterConfig(t, 1)
+	master, worker := connPair(t)
+	st := &ipcpb.DHCPState{Interfaces: []*ipcpb.DHCPInterface{{Name: "eth0", Index: 2, Prefixes: []string{"10.0.0.1/8"}}}}
+	for i := range n {
+		st.Leases = append(st.Leases, &ipcpb.LeaseRecord{Addr: []byte{10, byte(i >> 16), byte(i >> 8), byte(i)}, HwType: 1,
+			HwAddr: []byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, Hostname: fmt.Sprintf("h%d", i), Expires: 4000000000})
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := ipc.SendDHCPState(master, st)
+		if err == nil {
+			err = master.Send(dhcpConfigMsg(dc))
+		}
+		errc <- err
+	}()
+	s, err := configure(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.engine.Leases()); got != n {
+		t.Fatalf("engine has %d leases, want %d", got, n)
+	}
+	if l, ok := s.engine.Lease(netip.MustParseAddr("10.0.195.79")); !ok || l.Hostname != "h49999" {
+		t.Fatalf("last lease: %+v %v", l, ok)
+	}
+}
+
+// TestServeInterfaceUpdate: a DHCPInterfaces message replaces the
+// addresses of the link it names (with a new Interface for the engine)
+// and leaves the others alone.
+func TestServeInterfaceUpdate(t *testing.T) {
+	_, dc := masterConfig(t, 1)
+	master, worker := connPair(t)
+	sendState(t, master)
+	send(t, master, dhcpConfigMsg(dc))
+	s, err := configure(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "udp")
+	defer f.Close()
+	s.attachSockets([]workerproc.Socket{{Desc: &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DHCP_UDP, Interface: "eth0"}, File: f}})
+	before := s.links[2].iface
+	send(t, master, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpInterfaces{DhcpInterfaces: &ipcpb.DHCPInterfaces{Interfaces: []*ipcpb.DHCPInterface{
+		{Name: "eth1", Index: 3, Prefixes: []string{"10.9.0.1/16"}},
+		{Name: "eth0", Index: 2, Prefixes: []string{"192.168.7.1/24", "192.168.1.1/24"}},
+	}}}})
+	send(t, master, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "test"}}})
+	if err := s.run(worker); err != nil {
+		t.Fatal(err)
+	}
+	after := s.links[2].iface
+	want := []netip.Prefix{netip.MustParsePrefix("192.168.7.1/24"), netip.MustParsePrefix("192.168.1.1/24")}
+	if after == before || !reflect.DeepEqual(after.Addrs, want) || after.Index != 2 || after.Name != "eth0" {
+		t.Fatalf("eth0 after the update: %+v (same object %v)", after, after == before)
+	}
+	if len(s.links) != 1 {
+		t.Errorf("links %v: an interface without a socket was added", s.links)
 	}
 }

@@ -9,8 +9,10 @@
 // passed, one per interface, sends replies to clients without an address
 // on the interface's AF_PACKET socket, and has every lease change made
 // durable by the master (LeaseCommit) before the ACK that depends on it
-// leaves. There is no ICMP socket yet: probes are answered "free" at once,
-// as with no-ping.
+// leaves. It runs the ping check on the raw ICMP socket the master opened
+// (ping.go), sends replies to relays and to clients' own addresses on a
+// socket bound to no interface (the routing table chooses), and follows
+// the addresses of its interfaces as the master reports them.
 package dhcpd
 
 import (

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -42,20 +43,17 @@ type arrival struct {
 type counters struct {
 	malformed atomic.Uint64
 	sendFail  atomic.Uint64
+	pingFail  atomic.Uint64 // echo requests that could not be sent
 }
 
 // attachSockets matches the SocketSet's sockets with the interfaces of
 // the master's DHCPState. A socket for an interface the state does not
 // name is closed and ignored.
 func (s *server) attachSockets(socks []workerproc.Socket) {
+	s.routed = -1
 	byName := map[string]*link{}
 	for _, ifc := range s.state.GetInterfaces() {
-		di := &dhcpserver.Interface{Name: ifc.GetName(), Index: int(ifc.GetIndex())}
-		for _, p := range ifc.GetPrefixes() {
-			if pf, err := netip.ParsePrefix(p); err == nil {
-				di.Addrs = append(di.Addrs, pf)
-			}
-		}
+		di := &dhcpserver.Interface{Name: ifc.GetName(), Index: int(ifc.GetIndex()), Addrs: parsePrefixes(ifc.GetPrefixes())}
 		byName[di.Name] = &link{iface: di, udp: -1, packet: -1}
 	}
 	for _, sock := range socks {
@@ -67,6 +65,18 @@ func (s *server) attachSockets(socks []workerproc.Socket) {
 			s.files = append(s.files, sock.File)
 		case l != nil && kind == ipcpb.Socket_KIND_DHCP_PACKET && l.packet < 0:
 			l.packet = int(sock.File.Fd())
+			s.files = append(s.files, sock.File)
+		case kind == ipcpb.Socket_KIND_DHCP_ROUTED && s.routed < 0:
+			s.routed = int(sock.File.Fd())
+			s.files = append(s.files, sock.File)
+		case kind == ipcpb.Socket_KIND_ICMP && s.ping == nil:
+			p, err := newPinger(int(sock.File.Fd()), dhcpserver.PingWait)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ping check off: %v\n", err)
+				_ = sock.File.Close()
+				continue
+			}
+			s.ping = p
 			s.files = append(s.files, sock.File)
 		default:
 			_ = sock.File.Close()
@@ -80,18 +90,61 @@ func (s *server) attachSockets(socks []workerproc.Socket) {
 	}
 }
 
+// updateInterfaces takes the master's new view of the DHCP interfaces:
+// a link whose addresses changed gets a new dhcpserver.Interface (the
+// engine caches ranges per Interface), so requests from now on are served
+// from the ranges of its new networks. Interfaces dhcpd has no socket
+// for are ignored; so are index changes (the socket is bound to the
+// interface it was opened on).
+func (s *server) updateInterfaces(ifs []*ipcpb.DHCPInterface) {
+	byName := map[string]*link{}
+	for _, l := range s.links {
+		byName[l.iface.Name] = l
+	}
+	for _, ifc := range ifs {
+		l := byName[ifc.GetName()]
+		if l == nil {
+			continue
+		}
+		di := &dhcpserver.Interface{Name: l.iface.Name, Index: l.iface.Index, Addrs: parsePrefixes(ifc.GetPrefixes())}
+		if slices.Equal(di.Addrs, l.iface.Addrs) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "interface %s: addresses now %v\n", di.Name, di.Addrs)
+		l.iface = di
+	}
+}
+
+func parsePrefixes(ps []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if pf, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pf)
+		}
+	}
+	return out
+}
+
 // run is dhcpd's loop after Ready: one goroutine reads each UDP socket
 // and one the master's connection; this goroutine alone drives the
 // engine, so the engine needs no lock.
 func (s *server) run(conn *ipc.Conn) error {
 	arrivals := make(chan arrival, 256)
 	for _, l := range s.links {
-		go s.readLink(l, arrivals)
+		go s.readLink(l, l.iface.Name, arrivals)
 	}
 	type fromMaster struct {
 		m   *ipcpb.Envelope
 		err error
 	}
+	var replies chan dhcpserver.EchoReply
+	if s.ping != nil {
+		replies = make(chan dhcpserver.EchoReply, 256)
+		go s.ping.read(replies)
+	}
+	pingTimer := time.NewTimer(time.Hour)
+	pingTimer.Stop()
+	defer pingTimer.Stop()
 	master := make(chan fromMaster, 16)
 	go func() {
 		for {
@@ -109,8 +162,9 @@ func (s *server) run(conn *ipc.Conn) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	defer func() {
-		if n := s.count.malformed.Load() + s.count.sendFail.Load(); n > 0 {
-			fmt.Fprintf(os.Stderr, "dropped %d malformed requests, %d replies failed to send\n", s.count.malformed.Load(), s.count.sendFail.Load())
+		if n := s.count.malformed.Load() + s.count.sendFail.Load() + s.count.pingFail.Load(); n > 0 {
+			fmt.Fprintf(os.Stderr, "dropped %d malformed requests, %d replies failed to send, %d pings failed to send\n",
+				s.count.malformed.Load(), s.count.sendFail.Load(), s.count.pingFail.Load())
 		}
 	}()
 	for {
@@ -119,6 +173,14 @@ func (s *server) run(conn *ipc.Conn) error {
 			s.handleArrival(conn, a)
 		case <-tick.C:
 			s.act(conn, s.engine.Tick(time.Now()))
+		case r := <-replies:
+			if id, ok := s.ping.replied(r); ok {
+				s.probeDone(conn, id, true)
+			}
+		case <-pingTimer.C:
+			for _, id := range s.ping.expired(time.Now()) {
+				s.probeDone(conn, id, false)
+			}
 		case fm := <-master:
 			m, err := fm.m, fm.err
 			switch {
@@ -132,6 +194,11 @@ func (s *server) run(conn *ipc.Conn) error {
 				if err := s.apply(m.GetDhcpConfig()); err != nil {
 					return err
 				}
+				if s.ping != nil {
+					s.ping.forget() // they were the old engine's
+				}
+			case m.GetDhcpInterfaces() != nil:
+				s.updateInterfaces(m.GetDhcpInterfaces().GetInterfaces())
 			case m.GetLeaseCommitted() != nil:
 				c := m.GetLeaseCommitted()
 				s.send(s.engine.Committed(c.GetId(), c.GetOk(), time.Now()))
@@ -139,7 +206,26 @@ func (s *server) run(conn *ipc.Conn) error {
 				return fmt.Errorf("ipc: unexpected %T", m.GetMsg())
 			}
 		}
+		s.armPing(pingTimer)
 	}
+}
+
+// armPing sets t to fire at the earliest probe deadline.
+func (s *server) armPing(t *time.Timer) {
+	if s.ping == nil {
+		return
+	}
+	if at, ok := s.ping.next(); ok {
+		t.Reset(time.Until(at))
+	}
+}
+
+// probeDone hands a probe's outcome to the engine and carries out what
+// follows: the parked DISCOVER's OFFER, or another probe.
+func (s *server) probeDone(conn *ipc.Conn, id uint64, inUse bool) {
+	out, more := s.engine.ProbeResult(id, inUse, time.Now())
+	s.send(out)
+	s.act(conn, more)
 }
 
 // handleArrival decodes one request and runs it through the engine.
@@ -156,8 +242,8 @@ func (s *server) handleArrival(conn *ipc.Conn, a arrival) {
 }
 
 // act carries out the engine's actions: commits go to the master; probes
-// are answered "free" at once, as with no-ping, because the master does
-// not pass a raw ICMP socket yet.
+// go out on the ping socket, or, without one (the master could not open
+// it), are answered "free" at once, as with no-ping.
 func (s *server) act(conn *ipc.Conn, acts []dhcpserver.Action) {
 	// The engine reuses acts: ProbeResult below would overwrite it.
 	pending := append([]dhcpserver.Action(nil), acts...)
@@ -173,9 +259,14 @@ func (s *server) act(conn *ipc.Conn, acts []dhcpserver.Action) {
 				s.send(s.engine.Committed(a.ID, false, time.Now()))
 			}
 		case dhcpserver.Probe:
-			out, more := s.engine.ProbeResult(a.ID, false, time.Now())
-			s.send(out)
-			s.act(conn, more)
+			if s.ping != nil {
+				err := s.ping.send(a.ID, a.Addr, time.Now())
+				if err == nil {
+					continue
+				}
+				s.count.pingFail.Add(1)
+			}
+			s.probeDone(conn, a.ID, false)
 		}
 	}
 }

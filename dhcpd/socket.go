@@ -16,7 +16,9 @@ import (
 const maxDatagram = 4096
 
 // readLink reads l's UDP socket until it fails (the process is ending).
-func (s *server) readLink(l *link, out chan<- arrival) {
+// name is the interface's, for errors: l.iface belongs to the serving
+// goroutine, which replaces it when the addresses change.
+func (s *server) readLink(l *link, name string, out chan<- arrival) {
 	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Inet4Pktinfo{}))))
 	for {
 		buf := make([]byte, maxDatagram)
@@ -25,7 +27,7 @@ func (s *server) readLink(l *link, out chan<- arrival) {
 			continue
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "read %s: %v\n", l.iface.Name, err)
+			fmt.Fprintf(os.Stderr, "read %s: %v\n", name, err)
 			return
 		}
 		sa, ok := from.(*unix.SockaddrInet4)
@@ -81,7 +83,14 @@ func (s *server) sendOne(o *dhcpserver.Outbound) error {
 	case dhcpserver.Broadcast:
 		return sendUDP(l.udp, o.Packet, o.Dest, o.Src, true)
 	default: // Unicast, Relay
-		return sendUDP(l.udp, o.Packet, o.Dest, o.Src, false)
+		// By the routing table, as dnsmasq sends them: a relay or a
+		// client with an address need not be reached through the
+		// interface the request came in on.
+		fd := l.udp
+		if s.routed >= 0 {
+			fd = s.routed
+		}
+		return sendUDP(fd, o.Packet, o.Dest, o.Src, false)
 	}
 }
 

@@ -63,7 +63,7 @@ func newUDPLoop(s *Server, conn *net.UDPConn, pktinfo bool) (*udpLoop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raw conn: %w", err)
 	}
-	l := &udpLoop{s: s, conn: conn, rc: rc, pktinfo: pktinfo, sender: newReplySender(s, rc, pktinfo)}
+	l := &udpLoop{s: s, conn: conn, rc: rc, pktinfo: pktinfo, sender: newReplySender(s, conn, rc, pktinfo)}
 	l.recvOOB = make([][]byte, udpBatch)
 	l.sendOOB = make([][]byte, udpBatch)
 	for i := range udpBatch {

@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
@@ -29,23 +30,43 @@ type outReply struct {
 
 type replySender struct {
 	s       *Server
+	conn    *net.UDPConn
 	rc      syscall.RawConn
 	pktinfo bool
 	ch      chan outReply
+	batch   *mmsgBatch
+	// deferred are the upstream queries of the batch being read, sent
+	// after it (tryFast); the socket's loop goroutine's own.
+	deferred []*fastTry
+}
 
-	hdr  [udpBatch]unix.Mmsghdr
-	iov  [udpBatch]unix.Iovec
-	name [udpBatch]unix.RawSockaddrInet6
-	oob  [][]byte
-	keep [udpBatch][]byte
-	n    int
-	sent int
+// sendDeferred sends the upstream queries the last batch started.
+func (r *replySender) sendDeferred() {
+	for i, t := range r.deferred {
+		r.s.sendDeferred(t)
+		r.deferred[i] = nil
+	}
+	r.deferred = r.deferred[:0]
+}
+
+// mmsgBatch is a batch of replies for one sendmmsg, with the headers,
+// addresses and control data they need, allocated once.
+type mmsgBatch struct {
+	s       *Server
+	pktinfo bool
+	hdr     [udpBatch]unix.Mmsghdr
+	iov     [udpBatch]unix.Iovec
+	name    [udpBatch]unix.RawSockaddrInet6
+	oob     [][]byte
+	keep    [udpBatch][]byte
+	n       int
+	sent    int
 
 	sendFn func(fd uintptr) bool
 }
 
-func newReplySender(s *Server, rc syscall.RawConn, pktinfo bool) *replySender {
-	r := &replySender{s: s, rc: rc, pktinfo: pktinfo, ch: make(chan outReply, replyQueue)}
+func newMmsgBatch(s *Server) *mmsgBatch {
+	r := &mmsgBatch{s: s}
 	r.oob = make([][]byte, udpBatch)
 	for i := range udpBatch {
 		r.oob[i] = make([]byte, oobSize)
@@ -57,9 +78,23 @@ func newReplySender(s *Server, rc syscall.RawConn, pktinfo bool) *replySender {
 	return r
 }
 
+func newReplySender(s *Server, conn *net.UDPConn, rc syscall.RawConn, pktinfo bool) *replySender {
+	b := newMmsgBatch(s)
+	b.pktinfo = pktinfo
+	return &replySender{s: s, conn: conn, rc: rc, pktinfo: pktinfo, ch: make(chan outReply, replyQueue), batch: b}
+}
+
+// send sends a reply through the sender's queue, or at once when it is
+// full or cannot batch the reply.
+func (r *replySender) send(o outReply) {
+	if !r.enqueue(o) {
+		r.s.writeUDP(r.conn, o.data, o.to, r.pktinfo, o.src, o.ifindex, make([]byte, oobSize))
+	}
+}
+
 // enqueue hands a reply to the sender; false: the caller sends it.
 func (r *replySender) enqueue(o outReply) bool {
-	if len(o.data) == 0 || (o.to.Addr().Zone() != "" && !numericZone(o.to.Addr().Zone())) {
+	if !batchable(o) {
 		return false
 	}
 	select {
@@ -70,34 +105,49 @@ func (r *replySender) enqueue(o outReply) bool {
 	}
 }
 
+// batchable reports whether o can go out in a batch: a reply, to an
+// address whose zone is an interface index.
+func batchable(o outReply) bool {
+	return len(o.data) > 0 && (o.to.Addr().Zone() == "" || numericZone(o.to.Addr().Zone()))
+}
+
 // run sends queued replies until stop is closed.
 func (r *replySender) run(stop <-chan struct{}) {
+	b := r.batch
 	for {
 		select {
 		case o := <-r.ch:
-			r.add(o)
+			b.add(o)
 		case <-stop:
 			return
 		}
 	drain:
-		for r.n < udpBatch {
+		for b.n < udpBatch {
 			select {
 			case o := <-r.ch:
-				r.add(o)
+				b.add(o)
 			default:
 				break drain
 			}
 		}
-		r.sent = 0
-		if err := r.rc.Write(r.sendFn); err != nil {
-			r.s.stats.writeErrors.Add(uint64(r.n - r.sent))
-		}
-		clear(r.keep[:r.n])
-		r.n = 0
+		b.flush(r.rc)
 	}
 }
 
-func (r *replySender) add(o outReply) {
+// flush sends the batch on rc and empties it.
+func (r *mmsgBatch) flush(rc syscall.RawConn) {
+	if r.n == 0 {
+		return
+	}
+	r.sent = 0
+	if err := rc.Write(r.sendFn); err != nil {
+		r.s.stats.writeErrors.Add(uint64(r.n - r.sent))
+	}
+	clear(r.keep[:r.n])
+	r.n = 0
+}
+
+func (r *mmsgBatch) add(o outReply) {
 	k := r.n
 	r.keep[k] = o.data
 	r.iov[k].Base = &o.data[0]
@@ -116,7 +166,7 @@ func (r *replySender) add(o outReply) {
 }
 
 // sendmmsg is the poller callback, as udpLoop.sendmmsg.
-func (r *replySender) sendmmsg(fd uintptr) bool {
+func (r *mmsgBatch) sendmmsg(fd uintptr) bool {
 	for r.sent < r.n {
 		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&r.hdr[r.sent])), uintptr(r.n-r.sent), unix.MSG_DONTWAIT, 0, 0)
 		switch e {

@@ -210,6 +210,7 @@ type filterState struct {
 	bogusNX        atomic.Uint64
 	ignoredReplies atomic.Uint64
 	logSerial      atomic.Uint32 // log-queries=extra serial numbers
+	tcp            tcpGauge      // SIGUSR1's TCP line (tcp.go)
 }
 
 // setNetState installs a NetState from the master, checking it again.

@@ -2,6 +2,7 @@ package dnsd
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -20,6 +21,10 @@ type reqFilter struct {
 	noCache  bool        // add-mac / add-subnet made the answer client-specific
 	ednsOpts []dns.EDNS0 // add-mac / add-subnet options for upstream queries
 	subnet   *dns.EDNS0_SUBNET
+	// logAnswer is the answer as it came from upstream, when filter-rr
+	// took records out of it but not all: dnsmasq logs the records it
+	// received, before filtering.
+	logAnswer *dns.Msg
 }
 
 // ignoreReply decides whether an upstream reply is dropped so that dnsd
@@ -76,6 +81,7 @@ func (s *Server) filterReply(req *request, reply *dns.Msg) (*dns.Msg, bool) {
 	if f.rebind && (req.q.Qtype == dns.TypeA || req.q.Qtype == dns.TypeAAAA) && !underDomain(req.key, f.rebindOK) {
 		for _, rr := range reply.Answer {
 			if a, ok := rrAddr(rr); ok && privateAddr(a, !f.rebindLocalOK) {
+				s.logChainBefore(req, reply.Answer, rr)
 				s.filt.rebindBlocked.Add(1)
 				s.log.printf("possible DNS-rebind attack detected: %s", logName(rr.Header().Name))
 				out := bareReply(reply, dns.RcodeSuccess)
@@ -87,6 +93,10 @@ func (s *Server) filterReply(req *request, reply *dns.Msg) (*dns.Msg, bool) {
 	}
 	if len(f.filterRR) > 0 || f.filterANY && req.q.Qtype == dns.TypeANY {
 		before := len(reply.Answer)
+		var unfiltered *dns.Msg
+		if req.st.cfg.logQueries {
+			unfiltered = reply.Copy()
+		}
 		if f.filterANY && req.q.Qtype == dns.TypeANY {
 			// filter-rr=ANY's rule replaces the type filters in the
 			// answer to an ANY query, as in dnsmasq 2.90 (A and MX
@@ -101,10 +111,33 @@ func (s *Server) filterReply(req *request, reply *dns.Msg) (*dns.Msg, bool) {
 			req.filt.ede = edeFiltered
 			if len(reply.Answer) == 0 {
 				req.filt.source = "config"
+			} else {
+				req.filt.logAnswer = unfiltered
 			}
 		}
 	}
 	return reply, cacheable
+}
+
+// logChainBefore logs the CNAMEs of an answer up to the record that
+// stop-dns-rebind blocks, as dnsmasq logs them while it reads the reply,
+// before it finds the private address.
+func (s *Server) logChainBefore(req *request, answer []dns.RR, blocked dns.RR) {
+	if !req.st.cfg.logQueries {
+		return
+	}
+	for _, rr := range answer {
+		if rr == blocked {
+			return
+		}
+		if c, ok := rr.(*dns.CNAME); ok {
+			name := logName(c.Hdr.Name)
+			if strings.EqualFold(c.Hdr.Name, req.q.Name) {
+				name = logName(req.q.Name)
+			}
+			s.logLine(req, "reply %s is <CNAME>", name)
+		}
+	}
 }
 
 // bareReply is reply's header with no records.
@@ -199,6 +232,9 @@ func (s *Server) logReply(req *request, m *dns.Msg) {
 	}
 	switch req.filt.source {
 	case "":
+		if req.filt.logAnswer != nil {
+			m = req.filt.logAnswer
+		}
 		s.logAnswerFor(req, "reply", m)
 	case "blocked":
 	default:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -104,19 +105,35 @@ func (s *Server) exchangeUDP(ctx context.Context, up *upstream, req *request, wi
 	if port := sourcePort(up, pol); port >= 0 {
 		return s.exchangeShared(ctx, up, req, wire, port)
 	}
-	id := randomID()
-	f, err := dialUDP(up, pol, -1)
+	f, id, err := sendUDP(up, pol, wire)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	// The datagram goes out even when the flight has already ended (another
-	// server answered first under all-servers): a query once chosen for a
-	// server is sent, as dnsmasq sends it. Only the wait for the reply is
-	// cut short by ctx.
-	if _, err := f.Write(withID(wire, id)); err != nil {
-		return nil, &sendError{fmt.Errorf("send to %s: %w", up.label, err)}
+	return s.awaitUDP(ctx, f, id, up, req)
+}
+
+// sendUDP sends the query from a fresh socket on a random port,
+// connected to up, and returns the socket and the query's ID. The
+// datagram goes out even when the flight has already ended (another
+// server answered first under all-servers): a query once chosen for a
+// server is sent, as dnsmasq sends it.
+func sendUDP(up *upstream, pol *upstreamPolicy, wire []byte) (*os.File, uint16, error) {
+	id := randomID()
+	f, err := dialUDP(up, pol, -1)
+	if err != nil {
+		return nil, 0, err
 	}
+	if _, err := f.Write(withID(wire, id)); err != nil {
+		f.Close()
+		return nil, 0, &sendError{fmt.Errorf("send to %s: %w", up.label, err)}
+	}
+	return f, id, nil
+}
+
+// awaitUDP waits on f, the socket sendUDP sent the query with this ID
+// from, for a reply that matches, until ctx ends; it closes f.
+func (s *Server) awaitUDP(ctx context.Context, f *os.File, id uint16, up *upstream, req *request) (*dns.Msg, error) {
+	defer f.Close()
 	stop := fileDeadline(ctx, f)
 	defer stop()
 	bp := readBufPool.Get().(*[]byte)

@@ -154,8 +154,10 @@ func (a *localAnswer) ptr(n *localName) {
 	if z != nil {
 		if r, ok := z.dirReverse[addr]; ok {
 			a.ptrTo(addr, r)
+			return
 		}
 	}
+	a.leasePTR(addr) // DHCP names last (local_leases.go)
 }
 
 func (a *localAnswer) ptrTo(addr netip.Addr, r reverseName) {
@@ -186,6 +188,9 @@ func (a *localAnswer) addresses(n *localName, v6 bool) {
 		}
 		if n != nil {
 			list = appendFamily(list, n.hostsDir, v6)
+		}
+		if !v6 && len(list) == 0 {
+			list = a.leaseAddresses(list) // DHCP names come after all of these (local_leases.go)
 		}
 	}
 	if !v6 {
@@ -254,8 +259,8 @@ func (a *localAnswer) mx(n *localName) {
 	if !cfg.local.selfMX && !cfg.local.localMX {
 		return
 	}
-	if !a.req.st.hosts.Exists(a.key) && (n == nil || len(n.hostRecord)+len(n.hostsDir) == 0) {
-		return
+	if !a.req.st.hosts.Exists(a.key) && (n == nil || len(n.hostRecord)+len(n.hostsDir) == 0) && !a.hasLeaseName() {
+		return // selfmx and localmx: hosts names and DHCP names (local_leases.go)
 	}
 	target := dns.Fqdn(cfg.local.mxTarget)
 	if cfg.local.selfMX {
@@ -296,6 +301,9 @@ func (a *localAnswer) additional() []dns.RR {
 			if n != nil {
 				list = appendFamily(list, n.hostsDir, v6)
 			}
+			if !v6 && len(list) == 0 {
+				list = a.leaseAddressesOf(key, list) // DHCP names (local_leases.go)
+			}
 			for _, la := range list {
 				h := dns.RR_Header{Name: t, Class: dns.ClassINET, Ttl: a.ttlOf(la)}
 				if v6 {
@@ -315,7 +323,8 @@ func (a *localAnswer) additional() []dns.RR {
 // local data: dnsmasq's check for NODATA rather than NXDOMAIN in a
 // local-only domain.
 func (s *Server) hasLocalData(req *request) bool {
-	return req.st.hosts.HasAtOrBelow(req.key) || req.st.local.hasAtOrBelow(req.key)
+	return req.st.hosts.HasAtOrBelow(req.key) || req.st.local.hasAtOrBelow(req.key) ||
+		req.st.local.leaseNames().hasAtOrBelow(req.key)
 }
 
 // answerLocalDomain answers a name under a local=/dom/ domain that the

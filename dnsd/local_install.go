@@ -23,6 +23,7 @@ type localSet struct {
 	static  *localZone
 	dynamic []*ipcpb.LocalRecord
 	zone    *localZone
+	leases  *leaseTable // TABLE_LEASE_NAMES (local_leases.go)
 }
 
 // receiveLocalTable takes a completed TABLE_LOCAL_RECORDS or
@@ -39,6 +40,10 @@ func (s *Server) receiveLocalTable(kind ipcpb.Table, items []*ipcpb.TableItem) (
 		}
 	case ipcpb.Table_TABLE_LOCAL_DYNAMIC:
 		dynamic = ipc.LocalRecordsOf(items)
+	case ipcpb.Table_TABLE_LEASE_NAMES: // issue 4: DHCP lease names (local_leases.go)
+		if err := s.receiveLeaseNames(items); err != nil {
+			return true, err
+		}
 	default:
 		return false, nil
 	}
@@ -49,6 +54,7 @@ func (s *Server) receiveLocalTable(kind ipcpb.Table, items []*ipcpb.TableItem) (
 	if err != nil {
 		return true, fmt.Errorf("ipc: %s: %w", kind, err)
 	}
+	z.leases = set.leases
 	set.static, set.dynamic, set.zone = static, dynamic, z
 	s.installLocal(z)
 	if len(items) > bigTableItems {

@@ -34,6 +34,7 @@ type localZone struct {
 	ifaceReverse map[netip.Addr]reverseName
 	rules        *addressRules
 	prefixes     []netip.Prefix // local IPv4 address/prefix (localise-queries)
+	leases       *leaseTable    // DHCP lease names (local_leases.go); nil none
 
 	// copied marks the entries withDynamic has copied from the static
 	// zone (nil once the zone is built).

@@ -25,6 +25,16 @@ func msgWith(rcode int, rrs ...string) *dns.Msg {
 	return m
 }
 
+// withSOA adds a negative answer's SOA to the authority section.
+func withSOA(m *dns.Msg) *dns.Msg {
+	soa, err := dns.NewRR("arpa. 60 IN SOA ns.test. h.test. 1 2 3 4 60")
+	if err != nil {
+		panic(err)
+	}
+	m.Ns = append(m.Ns, soa)
+	return m
+}
+
 // TestAnswerLines: the lines dnsmasq 2.90 logged for the same answers
 // (captured from dnsmasq --log-queries against a crafted upstream).
 func TestAnswerLines(t *testing.T) {
@@ -47,6 +57,18 @@ func TestAnswerLines(t *testing.T) {
 		{q("nodata.x.", dns.TypeAAAA), msgWith(0), []string{"reply nodata.x is NODATA-IPv6"}},
 		{q("nodata.x.", dns.TypeMX), msgWith(0), []string{"reply nodata.x is NODATA"}},
 		{q("nx.x.", dns.TypeA), msgWith(dns.RcodeNameError), []string{"reply nx.x is NXDOMAIN"}},
+		{q("WwW.x.", dns.TypeA), msgWith(0, "www.X. 300 IN CNAME Other.x.", "Other.x. 300 IN A 192.0.2.1"), []string{"reply WwW.x is <CNAME>", "reply Other.x is 192.0.2.1"}},
+		{q("dangling.x.", dns.TypeA), msgWith(dns.RcodeNameError, "dangling.x. 300 IN CNAME nowhere.x."),
+			[]string{"reply dangling.x is <CNAME>", "reply nowhere.x is NXDOMAIN"}},
+		// A negative PTR answer with an SOA is logged as dnsmasq's reverse
+		// cache entry: the address; without SOA, the name.
+		{q("9.2.0.192.in-addr.arpa.", dns.TypePTR), withSOA(msgWith(dns.RcodeNameError)), []string{"reply 192.0.2.9 is NXDOMAIN"}},
+		{q("9.2.0.192.in-addr.arpa.", dns.TypePTR), withSOA(msgWith(0)), []string{"reply 192.0.2.9 is NODATA-IPv4"}},
+		{q("2.0.192.in-addr.arpa.", dns.TypePTR), withSOA(msgWith(0)), []string{"reply 192.0.2.0 is NODATA-IPv4"}},
+		{q("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", dns.TypePTR), withSOA(msgWith(dns.RcodeNameError)), []string{"reply 2001:db8::1 is NXDOMAIN"}},
+		{q("x.in-addr.arpa.", dns.TypePTR), withSOA(msgWith(0)), []string{"reply x.in-addr.arpa is NODATA"}},
+		{q("9.2.0.192.in-addr.arpa.", dns.TypePTR), msgWith(dns.RcodeNameError), []string{"reply 9.2.0.192.in-addr.arpa is NXDOMAIN"}},
+		{q("9.2.0.192.in-addr.arpa.", dns.TypeTXT), msgWith(dns.RcodeNameError), []string{"reply 9.2.0.192.in-addr.arpa is NXDOMAIN"}},
 		{q("sf.x.", dns.TypeA), msgWith(dns.RcodeServerFailure), []string{"reply error is SERVFAIL"}},
 		{q("rf.x.", dns.TypeA), msgWith(dns.RcodeRefused), []string{"reply error is REFUSED"}},
 		{q("fe.x.", dns.TypeA), msgWith(dns.RcodeFormatError), []string{"reply error is 1"}},
@@ -67,12 +89,39 @@ func TestAnswerLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := answerLines("reply", tt.q, tt.m)
+		if tt.m.Rcode == dns.RcodeSuccess && len(tt.m.Answer) == 0 && !tt.m.Truncated {
+			// A truncated copy of an empty answer logs nothing.
+			tc := tt.m.Copy()
+			tc.Truncated = true
+			if l := answerLines("reply", tt.q, tc); l != nil {
+				t.Errorf("%s: truncated reply logged %q", tt.q.String(), l)
+			}
+		}
 		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 			t.Errorf("%s:\n got %q\nwant %q", tt.q.String(), got, tt.want)
 		}
 	}
-	if got := logType(65280); got != "type=65280" {
-		t.Errorf("logType(65280) = %q", got)
+	for typ, want := range map[uint16]string{65280: "type=65280", 0: "type=0", 65535: "type=65535", 23: "NSAP_PTR", 11: "WKS", dns.TypeHTTPS: "HTTPS"} {
+		if got := logType(typ); got != want {
+			t.Errorf("logType(%d) = %q, want %q", typ, got, want)
+		}
+	}
+	// Local answers to ANY show their addresses; local negative PTR
+	// answers keep the name.
+	anyQ := q("ads.test.", dns.TypeANY)
+	if got := answerLines("config", anyQ, msgWith(0, "ads.test. 0 IN A 10.9.9.9", "ads.test. 0 IN MX 1 m.test.")); strings.Join(got, "|") != "config ads.test is 10.9.9.9|config ads.test is <MX>" {
+		t.Errorf("config ANY: %q", got)
+	}
+	if got := answerLines("config", q("9.2.0.192.in-addr.arpa.", dns.TypePTR), withSOA(msgWith(dns.RcodeNameError))); strings.Join(got, "|") != "config 9.2.0.192.in-addr.arpa is NXDOMAIN" {
+		t.Errorf("config negative PTR: %q", got)
+	}
+	for label, want := range map[string]string{"10.0.0.1(via eth0)": "10.0.0.1", "10.0.0.1#5353": "10.0.0.1#5353", "fe80::1%eth0": "fe80::1%eth0"} {
+		if got := forwardLabel(label); got != want {
+			t.Errorf("forwardLabel(%q) = %q, want %q", label, got, want)
+		}
+	}
+	if edeText(14) != "not ready" || edeText(23) != "network error" || edeText(200) != "unknown" {
+		t.Error("edeText")
 	}
 }
 

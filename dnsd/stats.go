@@ -139,16 +139,19 @@ func (s *Server) reportStats(conn *ipc.Conn, req *ipcpb.StatsRequest) error {
 		TcpMax:                 uint32(s.tcpMaxConns),
 		LogLinesLost:           snap.logLinesLost,
 	}
+	r.TcpInUse, r.TcpHighest = s.filt.tcp.report()
 	servers := snap.servers
 	if len(servers) > ipc.MaxStatsServers {
 		r.ServersOmitted = uint32(len(servers) - ipc.MaxStatsServers)
 		servers = servers[:ipc.MaxStatsServers]
 	}
 	r.Servers = servers
-	if err := conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsReport{StatsReport: r}}); err != nil {
-		return fmt.Errorf("send stats report: %w", err)
+	// dnsmasq dumps its cache after the counters when it logs queries.
+	if st := s.st.Load(); st != nil && st.cfg.logQueries {
+		r.DumpCache = true
+		return sendDump(conn, r, cacheDump(st.cache))
 	}
-	return nil
+	return sendReport(conn, r)
 }
 
 // chaosServers is servers.bind's text: one string per server,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -32,9 +33,11 @@ func (s *Server) serveTCP(l *net.TCPListener, wildcard bool) {
 			c.Close()
 			return
 		}
+		s.filt.tcp.open()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.filt.tcp.close()
 			defer func() { <-slots }()
 			defer s.untrack(c)
 			defer c.Close()
@@ -53,6 +56,13 @@ func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
 			s.stats.tcpRejected.Add(1)
 			return
 		}
+	}
+	// local-service refuses a connection before reading from it, as
+	// dnsmasq does: closing with the query unread resets it, so the
+	// client learns at once that no answer comes.
+	if st := s.st.Load(); st != nil && !s.clientAllowed(st, remote) {
+		_ = c.SetLinger(0)
+		return
 	}
 	bp := readBufPool.Get().(*[]byte)
 	defer readBufPool.Put(bp)
@@ -91,4 +101,36 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 		return t.AddrPort()
 	}
 	return netip.AddrPort{}
+}
+
+// tcpGauge counts the TCP connections being served, and the most at once
+// since the last SIGUSR1, for dnsmasq's line "child processes for TCP
+// requests: in use N, highest since last SIGUSR1 N, max allowed N"
+// (dnsmasq forks a child per connection; moat runs a goroutine).
+type tcpGauge struct {
+	mu             sync.Mutex
+	inUse, highest int
+}
+
+func (g *tcpGauge) open() {
+	g.mu.Lock()
+	g.inUse++
+	g.highest = max(g.highest, g.inUse)
+	g.mu.Unlock()
+}
+
+func (g *tcpGauge) close() {
+	g.mu.Lock()
+	g.inUse--
+	g.mu.Unlock()
+}
+
+// report returns the counts and starts a new "highest" period, as
+// dnsmasq does on SIGUSR1.
+func (g *tcpGauge) report() (inUse, highest uint32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	inUse, highest = uint32(g.inUse), uint32(g.highest)
+	g.highest = g.inUse
+	return inUse, highest
 }

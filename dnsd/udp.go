@@ -47,6 +47,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, pktinfo bool) {
 			continue
 		}
 		l.process(n)
+		l.sender.sendDeferred()
 		l.flush()
 	}
 }
@@ -63,14 +64,18 @@ func (s *Server) handleDatagram(conn *net.UDPConn, sender *replySender, st *stat
 	if resp != nil || fwd == nil {
 		return resp
 	}
-	// The flight (upstream_flight.go) answers from its own goroutine.
+	// The flight (upstream_flight.go) answers from another goroutine:
+	// the miss reader in batches of its own on the sender's socket
+	// (upstream_fast.go), others through the sender (deliverTo).
+	if sender != nil {
+		s.forwardWaiter(waiter{req: fwd, sender: sender, to: outReply{to: from, src: dst, ifindex: ifindex}})
+		return nil
+	}
 	s.forwardAsync(fwd, func(out []byte) {
 		if out == nil || s.ctx.Err() != nil {
 			return
 		}
-		if sender == nil || !sender.enqueue(outReply{data: out, to: from, src: dst, ifindex: ifindex}) {
-			s.writeUDP(conn, out, from, pktinfo, dst, ifindex, make([]byte, oobSize))
-		}
+		s.writeUDP(conn, out, from, pktinfo, dst, ifindex, make([]byte, oobSize))
 	})
 	return nil
 }

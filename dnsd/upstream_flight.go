@@ -29,6 +29,11 @@ type upstreamRuntime struct {
 	shared  map[sharedKey]*sharedSocket
 	fullLog time.Time // last "Maximum number of concurrent DNS queries" line
 
+	// fast reads the replies to the common misses (upstream_fast.go),
+	// started at the first; fastFailed: it could not be.
+	fast       *missReader
+	fastFailed bool
+
 	loop loopState
 
 	joined  atomic.Uint64 // client queries that joined a flight in progress
@@ -54,7 +59,14 @@ type flightKey struct {
 
 type waiter struct {
 	req     *request
-	deliver func([]byte) // nil: nobody waits (a background refresh)
+	deliver func([]byte)
+	// sender and to (data unset) name a UDP client's socket and address
+	// instead of deliver: the goroutine that ends a flight sends the
+	// reply in a batch of its own (upstream_fast.go) or through the
+	// sender. Neither deliver nor sender: nobody waits (a background
+	// refresh).
+	sender *replySender
+	to     outReply
 }
 
 type flight struct {
@@ -66,6 +78,12 @@ type flight struct {
 	// itself, so that a client's retry is acted on at once; guarded by
 	// upstreamRuntime.mu.
 	stopInline context.CancelFunc
+	// fast is the first try while the miss reader waits for it
+	// (upstream_fast.go); a client's retry ends it as stopInline ends
+	// the inline try. Guarded by upstreamRuntime.mu.
+	fast *fastTry
+	// one holds the first waiter, without an allocation of its own.
+	one [1]waiter
 }
 
 // flightEnd is how a flight ended.
@@ -95,22 +113,50 @@ func flightKeyOf(req *request) flightKey {
 // query in progress). deliver may be nil (a background refresh that only
 // fills the cache). req.servers must not be empty.
 func (s *Server) forwardAsync(req *request, deliver func([]byte)) {
-	if f := s.joinOrStart(req, deliver); f != nil {
-		s.wg.Add(1)
-		go s.fly(f)
+	s.forwardWaiter(waiter{req: req, deliver: deliver})
+}
+
+// forwardWaiter is forwardAsync for a waiter that may name its UDP
+// client (waiter.sender).
+func (s *Server) forwardWaiter(w waiter) {
+	if f := s.joinOrStart(w); f != nil {
+		s.startFlight(f, w.sender)
 	}
+}
+
+// startFlight runs a new flight without waiting for it. A UDP query for
+// one server from a random port is sent from this goroutine and its
+// reply read by the miss reader (upstream_fast.go); anything else runs
+// in a goroutine of its own. sender, when given, is the client's socket,
+// whose loop sends the query after its batch (replySender.sendDeferred).
+func (s *Server) startFlight(f *flight, sender *replySender) {
+	s.wg.Add(1)
+	r, end, ok := s.newFlightRun(f)
+	if !ok {
+		s.endFlight(f, end, nil)
+		s.wg.Done()
+		return
+	}
+	if s.tryFast(r, sender) {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		s.endFlight(f, s.runPrepared(r), nil)
+	}()
 }
 
 // joinOrStart adds req to the flight for its question, or answers it at
 // once (dns-forward-max, a client's retry), or returns a new flight the
 // caller must run.
-func (s *Server) joinOrStart(req *request, deliver func([]byte)) *flight {
+func (s *Server) joinOrStart(w waiter) *flight {
+	req := w.req
 	key := flightKeyOf(req)
 	pol := &req.st.cfg.upstream.policy
 	u := &s.up
 	u.mu.Lock()
 	if f := u.flights[key]; f != nil {
-		if deliver == nil {
+		if w.silent() {
 			u.mu.Unlock()
 			return nil
 		}
@@ -120,21 +166,24 @@ func (s *Server) joinOrStart(req *request, deliver func([]byte)) *flight {
 			if f.stopInline != nil {
 				f.stopInline()
 			}
+			if f.fast != nil {
+				f.fast.m.cancel(f.fast)
+			}
 			u.mu.Unlock()
 			u.retries.Add(1)
 			select {
 			case f.retry <- struct{}{}:
 			default:
 			}
-			deliver(nil)
+			s.deliverTo(w, nil, nil)
 			return nil
 		}
 		if u.extra >= pol.forwardMax {
 			u.mu.Unlock()
-			s.refuseFull(req, deliver, pol.forwardMax)
+			s.refuseFull(w, pol.forwardMax)
 			return nil
 		}
-		f.waiters = append(f.waiters, waiter{req, deliver})
+		f.waiters = append(f.waiters, w)
 		u.extra++
 		u.mu.Unlock()
 		u.joined.Add(1)
@@ -143,11 +192,13 @@ func (s *Server) joinOrStart(req *request, deliver func([]byte)) *flight {
 	g := key.group
 	if g.inflight >= pol.forwardMax {
 		u.mu.Unlock()
-		s.refuseFull(req, deliver, pol.forwardMax)
+		s.refuseFull(w, pol.forwardMax)
 		return nil
 	}
 	g.inflight++
-	f := &flight{key: key, first: req, waiters: []waiter{{req, deliver}}, retry: make(chan struct{}, 1)}
+	f := &flight{key: key, first: req, retry: make(chan struct{}, 1)}
+	f.one[0] = w
+	f.waiters = f.one[:]
 	if u.flights == nil {
 		u.flights = map[flightKey]*flight{}
 	}
@@ -170,7 +221,8 @@ func (f *flight) hasClient(req *request) bool {
 
 // refuseFull answers a query over dns-forward-max with REFUSED, as
 // dnsmasq does, logging at most every 5 seconds.
-func (s *Server) refuseFull(req *request, deliver func([]byte), max int) {
+func (s *Server) refuseFull(w waiter, max int) {
+	req := w.req
 	s.up.full.Add(1)
 	s.stats.forwardDropped.Add(1)
 	s.up.mu.Lock()
@@ -183,14 +235,14 @@ func (s *Server) refuseFull(req *request, deliver func([]byte), max int) {
 	if logIt {
 		s.log.printf("Maximum number of concurrent DNS queries reached (max: %d)", max)
 	}
-	if deliver == nil {
+	if w.silent() {
 		return
 	}
 	m := s.newReply(req, dns.RcodeRefused)
 	if req.st.cfg.logQueries {
 		s.logAnswerFor(req, "config", m)
 	}
-	deliver(s.finish(req, m))
+	s.deliverTo(w, s.finish(req, m), nil)
 }
 
 // forward forwards req and waits for the packed reply (nil: none), or
@@ -198,7 +250,7 @@ func (s *Server) refuseFull(req *request, deliver func([]byte), max int) {
 // anyway: one goroutine hand-off less on the miss path.
 func (s *Server) forward(ctx context.Context, req *request) []byte {
 	ch := make(chan []byte, 1)
-	if f := s.joinOrStart(req, func(b []byte) { ch <- b }); f != nil {
+	if f := s.joinOrStart(waiter{req: req, deliver: func(b []byte) { ch <- b }}); f != nil {
 		s.wg.Add(1)
 		s.fly(f)
 	}
@@ -219,7 +271,12 @@ func (s *Server) forwardAndFinish(ctx context.Context, req *request) []byte {
 // fly runs a flight and answers its waiters.
 func (s *Server) fly(f *flight) {
 	defer s.wg.Done()
-	end := s.runFlight(f)
+	s.endFlight(f, s.runFlight(f), nil)
+}
+
+// endFlight retires a flight and answers its waiters; with b, UDP
+// clients' replies are added to b for the caller to send.
+func (s *Server) endFlight(f *flight, end flightEnd, b *sendBatch) {
 	u := &s.up
 	u.mu.Lock()
 	delete(u.flights, f.key)
@@ -227,14 +284,14 @@ func (s *Server) fly(f *flight) {
 	u.extra -= len(waiters) - 1
 	f.key.group.inflight--
 	u.mu.Unlock()
-	s.answerWaiters(waiters, end)
+	s.answerWaiters(waiters, end, b)
 }
 
 // answerWaiters builds each waiter's reply from the flight's end. The
 // reply filters and the cache see the answer once, with the first
 // query; the others get the same result with their own ID, question
 // spelling and size.
-func (s *Server) answerWaiters(waiters []waiter, end flightEnd) {
+func (s *Server) answerWaiters(waiters []waiter, end flightEnd, b *sendBatch) {
 	first := waiters[0].req
 	switch {
 	case end.reply != nil && end.usable:
@@ -252,9 +309,7 @@ func (s *Server) answerWaiters(waiters []waiter, end flightEnd) {
 				m = s.clientReply(w.req, reply)
 				m.Answer = m0.Answer // as the cache stage limited its TTLs
 			}
-			if w.deliver != nil {
-				w.deliver(s.finish(w.req, m))
-			}
+			s.deliverTo(w, s.finish(w.req, m), b)
 		}
 	case end.reply != nil:
 		// Every server answered SERVFAIL or REFUSED: pass the last on.
@@ -263,9 +318,7 @@ func (s *Server) answerWaiters(waiters []waiter, end flightEnd) {
 			if i == 0 {
 				s.logReply(w.req, m)
 			}
-			if w.deliver != nil {
-				w.deliver(s.finish(w.req, m))
-			}
+			s.deliverTo(w, s.finish(w.req, m), b)
 		}
 	default:
 		if end.rcode == dns.RcodeServerFailure {
@@ -285,11 +338,34 @@ func (s *Server) answerWaiters(waiters []waiter, end flightEnd) {
 				}
 				s.logAnswerFor(w.req, source, m)
 			}
-			if w.deliver != nil {
-				w.deliver(s.finish(w.req, m))
-			}
+			s.deliverTo(w, s.finish(w.req, m), b)
 		}
 	}
+}
+
+// silent reports a waiter nobody waits on (a background refresh).
+func (w *waiter) silent() bool { return w.deliver == nil && w.sender == nil }
+
+// deliverTo hands a waiter its reply (nil: none): a UDP client's into b
+// when b is given, else to its socket's sender; anyone else's through
+// its deliver function.
+func (s *Server) deliverTo(w waiter, out []byte, b *sendBatch) {
+	if w.sender == nil {
+		if w.deliver != nil {
+			w.deliver(out)
+		}
+		return
+	}
+	if len(out) == 0 || s.ctx.Err() != nil {
+		return
+	}
+	o := w.to
+	o.data = out
+	if b != nil && batchable(o) {
+		b.add(w.sender, o)
+		return
+	}
+	w.sender.send(o)
 }
 
 // edeNetworkError is RFC 8914's "Network Error", which dnsmasq attaches

@@ -35,64 +35,107 @@ type flightRun struct {
 	pending                                 []int  // tries in progress per server
 	outstanding, highest, sends, sendFailed int
 	fallback                                *dns.Msg
+
+	targets       []int         // the servers the first try goes to
+	delay, budget time.Duration // time per try, for the whole flight
+	started       time.Time
+	cancel        context.CancelFunc
+
+	fast     fastTry // the first try, when the miss reader makes it
+	flagsBuf [8]bool // asked and refused, for up to 4 servers
+	pendBuf  [4]int  // pending, for up to 4 servers
+}
+
+// newFlightRun prepares a flight: the upstream query, the times, the
+// first servers to ask. With ok false the flight ends at once with end.
+func (s *Server) newFlightRun(f *flight) (r *flightRun, end flightEnd, ok bool) {
+	req := f.first
+	r = &flightRun{s: s, f: f, req: req, pol: &req.st.cfg.upstream.policy, g: f.key.group, highest: -1}
+	wire, err := upstreamQuery(req)
+	if err != nil {
+		return nil, flightEnd{rcode: dns.RcodeServerFailure}, false
+	}
+	r.wire = wire
+	r.budget, r.delay = s.budget, s.udpTry
+	if req.tcp {
+		r.delay = s.tcpTry
+	}
+	if r.pol.fastRetry > 0 {
+		r.delay = r.pol.fastRetry
+		r.budget = max(r.budget, r.pol.fastRetryTotal+r.delay)
+	}
+	n := len(r.g.servers)
+	flags, pending := r.flagsBuf[:0], r.pendBuf[:0]
+	if n > len(r.pendBuf) {
+		flags, pending = make([]bool, 0, 2*n), make([]int, 0, n)
+	}
+	flags, pending = flags[:2*n], pending[:n]
+	r.asked, r.refused, r.pending = flags[:n:n], flags[n:], pending
+	r.started = time.Now()
+	r.targets, _ = r.g.firstTargets(r.pol, r.started)
+	if len(r.targets) == 0 {
+		return nil, flightEnd{rcode: dns.RcodeRefused}, false // every server is disabled (dns-loop-detect)
+	}
+	return r, flightEnd{}, true
+}
+
+// startContext gives the flight its deadline (the budget from its start)
+// and the channel its tries report on, before any try runs in a goroutine
+// of its own.
+func (r *flightRun) startContext() {
+	r.ctx, r.cancel = context.WithDeadline(r.s.ctx, r.started.Add(r.budget))
+	r.results = make(chan tryResult, len(r.g.servers))
 }
 
 // runFlight asks the flight's servers as the policy says until one gives
 // a usable answer, every server has failed, or the time is up.
 func (s *Server) runFlight(f *flight) flightEnd {
-	req := f.first
-	r := &flightRun{s: s, f: f, req: req, pol: &req.st.cfg.upstream.policy, g: f.key.group, highest: -1}
-	wire, err := upstreamQuery(req)
-	if err != nil {
-		return flightEnd{rcode: dns.RcodeServerFailure}
+	r, end, ok := s.newFlightRun(f)
+	if !ok {
+		return end
 	}
-	r.wire = wire
-	budget, delay := s.budget, s.udpTry
-	if req.tcp {
-		delay = s.tcpTry
-	}
-	if r.pol.fastRetry > 0 {
-		delay = r.pol.fastRetry
-		budget = max(budget, r.pol.fastRetryTotal+delay)
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, budget)
-	defer cancel()
-	r.ctx = ctx
-	n := len(r.g.servers)
-	r.results = make(chan tryResult, n)
-	r.asked, r.refused, r.pending = make([]bool, n), make([]bool, n), make([]int, n)
+	return s.runPrepared(r)
+}
 
-	targets, _ := r.g.firstTargets(r.pol, time.Now())
-	if len(targets) == 0 {
-		return flightEnd{rcode: dns.RcodeRefused} // every server is disabled (dns-loop-detect)
-	}
-	started := time.Now()
-	if len(targets) == 1 {
+// runPrepared is runFlight after newFlightRun.
+func (s *Server) runPrepared(r *flightRun) flightEnd {
+	r.startContext()
+	defer r.cancel()
+	if len(r.targets) == 1 {
 		// One server to ask: ask it from this goroutine, up to the first
 		// retry. The common case costs no goroutine hand-off.
-		if end, done := r.inlineTry(targets[0], delay); done {
+		if end, done := r.inlineTry(r.targets[0], r.delay); done {
 			return end
 		}
 	} else {
-		for _, i := range targets {
+		for _, i := range r.targets {
 			r.send(i)
 		}
 	}
+	return r.wait()
+}
+
+// wait runs the flight once its first tries are under way (or over):
+// retries at the timer or the client's retry, further servers after
+// errors, until an end.
+func (r *flightRun) wait() flightEnd {
+	delay := r.delay
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
-	if r.outstanding == 0 { // the inline try timed out: retry at once
+	if r.outstanding == 0 { // the first try timed out: retry at once
 		timer.Reset(0)
 	}
 	retryNow := func() {
 		r.retry()
 		if r.pol.fastRetry > 0 {
 			delay *= 2
-			if time.Since(started) >= r.pol.fastRetryTotal {
+			if time.Since(r.started) >= r.pol.fastRetryTotal {
 				return // no more retries; wait for the budget
 			}
 		}
 		timer.Reset(delay)
 	}
+	ctx := r.ctx
 	for {
 		select {
 		case res := <-r.results:
@@ -189,15 +232,37 @@ func (r *flightRun) exchange(ctx context.Context, i int) tryResult {
 	return res
 }
 
-// send starts a try to server i in its own goroutine.
+// send starts a try to server i: the wait for its reply runs in its own
+// goroutine. A UDP query from a random port is sent before send returns,
+// so that the tries of one round leave in order and all of them have
+// left when the first answer ends the flight.
 func (r *flightRun) send(i int) {
 	r.count(i)
 	r.outstanding++
 	r.pending[i]++
+	up := &r.g.servers[i]
+	var sent *os.File
+	var id uint16
+	var sendErr error
+	start := time.Now()
+	udp := !r.req.tcp && sourcePort(up, r.pol) < 0
+	if udp {
+		sent, id, sendErr = sendUDP(up, r.pol, r.wire)
+	}
 	r.s.wg.Add(1)
 	go func() {
 		defer r.s.wg.Done()
-		res := r.exchange(r.ctx, i)
+		var res tryResult
+		switch {
+		case udp:
+			res = tryResult{idx: i, err: sendErr}
+			if sendErr == nil {
+				res.reply, res.err = r.s.awaitUDP(r.ctx, sent, id, up, r.req)
+			}
+			res.rtt = time.Since(start)
+		default:
+			res = r.exchange(r.ctx, i)
+		}
 		select {
 		case r.results <- res:
 		case <-r.ctx.Done():

@@ -154,6 +154,10 @@ func sampleMessages() []*ipcpb.Envelope {
 			{AddressRule: &ipcpb.AddressRule{Domain: "ads.example", NullAddress: true}},
 			{LocalPrefix: "192.168.1.1/24"},
 		}}}},
+		// Issue 4: a lease name (TABLE_LEASE_NAMES).
+		{Msg: &ipcpb.Envelope_TableItem{TableItem: &ipcpb.TableItem{Generation: 7, LocalRecords: []*ipcpb.LocalRecord{
+			{Host: &ipcpb.LocalHost{Kind: ipcpb.LocalHost_KIND_DHCP_LEASE, Address: []byte{192, 168, 1, 50}, Names: []string{"pc.lan", "pc"}, Ttl: 60, Expires: 1_700_000_000}, Source: "DHCP"},
+		}}}},
 		// Area D: filters, statistics, neighbour table.
 		{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{
 			DomainNeeded: true, BogusPriv: true,
@@ -167,7 +171,9 @@ func sampleMessages() []*ipcpb.Envelope {
 		{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 7}}},
 		{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
 			Id: 7, CacheSize: 150, CacheInserts: 10, CacheLiveEvictions: 1, QueriesForwarded: 5, QueriesAnsweredLocally: 6,
-			Servers: []*ipcpb.ServerStats{{Address: "192.0.2.1:53", Queries: 5, Failed: 1, Nxdomain: 2, AvgLatencyMs: 3}},
+			Servers:  []*ipcpb.ServerStats{{Address: "192.0.2.1:53", Queries: 5, Failed: 1, Nxdomain: 2, AvgLatencyMs: 3}},
+			TcpInUse: 1, TcpHighest: 2, TcpMax: 64, DumpCache: true, DumpContinues: true,
+			CacheDump: []*ipcpb.CacheDumpEntry{{Name: "www.example.com", Data: "192.0.2.1", Flags: "4F        ", Expires: 1700000000}},
 		}}},
 		{Msg: &ipcpb.Envelope_NetState{NetState: &ipcpb.NetState{
 			LocalNetworks: []string{"192.168.1.0/24", "fd00::/64"},
@@ -198,6 +204,22 @@ func sampleMessages() []*ipcpb.Envelope {
 			Leases:     []*ipcpb.LeaseRecord{{Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55}, Expires: 1700000000}},
 		}}},
 		{Msg: &ipcpb.Envelope_LeaseCommitted{LeaseCommitted: &ipcpb.LeaseCommitted{Id: 7, Ok: true}}},
+		// Issue 4: the streamed DHCPState and interface changes.
+		{Msg: &ipcpb.Envelope_DhcpLeaseChunk{DhcpLeaseChunk: &ipcpb.DHCPLeaseChunk{Leases: []*ipcpb.LeaseRecord{
+			{Addr: []byte{192, 168, 1, 61}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x56}, Hostname: "pc", Expires: 1700000000},
+		}}}},
+		{Msg: &ipcpb.Envelope_DhcpStateEnd{DhcpStateEnd: &ipcpb.DHCPStateEnd{Leases: 2}}},
+		{Msg: &ipcpb.Envelope_DhcpInterfaces{DhcpInterfaces: &ipcpb.DHCPInterfaces{Interfaces: []*ipcpb.DHCPInterface{
+			{Name: "eth0", Index: 2, Prefixes: []string{"192.168.1.1/24", "10.0.0.1/8"}},
+		}}}},
+		// Issue 4: the dhcp-script helper.
+		{Msg: &ipcpb.Envelope_ScriptEvent{ScriptEvent: &ipcpb.ScriptEvent{
+			Seq: 3, Action: "add", Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55},
+			ClientId: []byte{1, 0, 0x11, 0x22, 0x33, 0x44, 0x55}, Hostname: "laptop", Domain: "lan", Expires: 1700000000,
+			TimeRemaining: 3600, Interface: "eth0", Tags: []string{"eth0", "known"}, SuppliedHostname: "laptop; rm -rf /",
+			UserClasses: []string{"iPXE"}, RelayAddress: []byte{192, 168, 2, 1}, RequestedOptions: []uint32{1, 3, 6},
+		}}},
+		{Msg: &ipcpb.Envelope_ScriptDone{ScriptDone: &ipcpb.ScriptDone{Seq: 3, ExitStatus: 1, Error: "exit status 1"}}},
 	}
 }
 

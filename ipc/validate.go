@@ -134,8 +134,18 @@ func validateMsg(m *ipcpb.Envelope) error {
 		return nonNil(x.LeaseCommit, validateLeaseCommit)
 	case *ipcpb.Envelope_DhcpState:
 		return nonNil(x.DhcpState, validateDHCPState)
+	case *ipcpb.Envelope_DhcpLeaseChunk: // issue 4: streamed DHCPState (stream_dhcp.go)
+		return nonNil(x.DhcpLeaseChunk, validateDHCPLeaseChunk)
+	case *ipcpb.Envelope_DhcpStateEnd:
+		return nonNil(x.DhcpStateEnd, validateDHCPStateEnd)
+	case *ipcpb.Envelope_DhcpInterfaces:
+		return nonNil(x.DhcpInterfaces, validateDHCPInterfaces)
 	case *ipcpb.Envelope_LeaseCommitted:
 		return nonNil(x.LeaseCommitted, func(c *ipcpb.LeaseCommitted) error { return noUnknown(c) })
+	case *ipcpb.Envelope_ScriptEvent: // issue 4: dhcp-script helper (validate_script.go)
+		return nonNil(x.ScriptEvent, validateScriptEvent)
+	case *ipcpb.Envelope_ScriptDone:
+		return nonNil(x.ScriptDone, validateScriptDone)
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)

@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -122,8 +123,32 @@ func validateStatsReport(r *ipcpb.StatsReport) error {
 			return invalid("servers[%d].address: %q is not ip:port", i, s.GetAddress())
 		}
 	}
+	if n := len(r.GetCacheDump()); n > MaxCacheDumpEntries {
+		return invalid("cache_dump: %d entries, at most %d", n, MaxCacheDumpEntries)
+	}
+	for i, e := range r.GetCacheDump() {
+		if e == nil {
+			return invalid("cache_dump[%d]: nil", i)
+		}
+		if err := noUnknown(e); err != nil {
+			return fmt.Errorf("cache_dump[%d]: %w", i, err)
+		}
+		// The texts go into the log as they are: printable, bounded.
+		for _, f := range []struct {
+			name, text string
+			max        int
+		}{{"name", e.GetName(), 1024}, {"data", e.GetData(), 1024}, {"flags", e.GetFlags(), 10}} {
+			if len(f.text) > f.max || strings.IndexFunc(f.text, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+				return invalid("cache_dump[%d].%s: %q", i, f.name, f.text)
+			}
+		}
+	}
 	return nil
 }
+
+// MaxCacheDumpEntries caps the cache dump entries of one StatsReport (a
+// long dump comes in several).
+const MaxCacheDumpEntries = 4096
 
 func validateNetState(n *ipcpb.NetState) error {
 	if len(n.GetLocalNetworks()) > MaxLocalNetworks {

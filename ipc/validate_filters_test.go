@@ -46,6 +46,15 @@ func TestValidateFilterMessagesRejects(t *testing.T) {
 		{"report too many servers", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
 			Servers: make([]*ipcpb.ServerStats, MaxStatsServers+1),
 		}}}, "servers: 513, at most 512"},
+		{"dump entry with a control character", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
+			CacheDump: []*ipcpb.CacheDumpEntry{{Name: "a\nfake log line", Flags: "4F"}},
+		}}}, `cache_dump[0].name`},
+		{"dump entry flags too long", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
+			CacheDump: []*ipcpb.CacheDumpEntry{{Name: "a", Flags: "4F          x"}},
+		}}}, `cache_dump[0].flags`},
+		{"dump nil entry", &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{
+			CacheDump: []*ipcpb.CacheDumpEntry{nil},
+		}}}, `cache_dump[0]: nil`},
 		{"neighbour address", &ipcpb.Envelope{Msg: &ipcpb.Envelope_NetState{NetState: &ipcpb.NetState{
 			Neighbours: []*ipcpb.Neighbour{{Address: []byte{1, 2, 3}, Mac: mac}},
 		}}}, "neighbours[0].address: 3 bytes"},

@@ -2,6 +2,8 @@ package masterd
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -24,7 +26,16 @@ type dhcpData struct {
 	mu         sync.Mutex
 	generation uint64
 	config     *ipcpb.DHCPConfig
-	hosts      []config.DHCPHost // every dhcp-host, for the lease checks
+	hosts      []config.DHCPHost // every dhcp-host: configuration, then files
+	hostAddrs  map[netip.Addr]bool
+}
+
+// hasHostAddr says whether a dhcp-host of the current generation has
+// address a: the master accepts such a lease outside every dhcp-range.
+func (d *dhcpData) hasHostAddr(a netip.Addr) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hostAddrs[a]
 }
 
 // load (re)reads the hosts files and /etc/ethers and builds the next
@@ -74,7 +85,13 @@ func (d *dhcpData) load(cfg *config.Config, log *logger) error {
 	}
 	d.generation++
 	d.config = dc
-	d.hosts = hosts
+	d.hosts = append(slices.Clone(cfg.DHCP.Hosts), hosts...)
+	d.hostAddrs = map[netip.Addr]bool{}
+	for _, h := range d.hosts {
+		if h.Addr.IsValid() {
+			d.hostAddrs[h.Addr] = true
+		}
+	}
 	log.printf("master", "dhcp configuration generation %d: %d hosts from files", d.generation, len(hosts))
 	return nil
 }

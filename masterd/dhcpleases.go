@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moatdns/moat/internal/config"
@@ -23,26 +25,29 @@ const commitTimeout = 10 * time.Second
 type leaseService struct {
 	store  *leasestore.Store
 	ranges []config.DHCPRange
-	hosts  map[netip.Addr]bool // dhcp-host addresses (configuration and files)
-	log    *logger
+	// isHostAddr says whether an address belongs to a dhcp-host of the
+	// current configuration or hosts files (re-read on SIGHUP).
+	isHostAddr func(netip.Addr) bool
+	log        *logger
 	// events reports every durable change (dhcpevents.go).
 	events leaseObservers
+	// expiryAt is when runExpiry's timer fires (Unix seconds, 0 = none):
+	// a commit wakes it only for a lease that ends earlier.
+	expiryAt atomic.Int64
 }
 
 // openLeaseService opens the lease store named by dhcp-leasefile.
-func openLeaseService(cfg *config.Config, hosts []config.DHCPHost, log *logger) (*leaseService, error) {
+func openLeaseService(cfg *config.Config, isHostAddr func(netip.Addr) bool, log *logger) (*leaseService, error) {
 	opts := leasestore.OptionsFromConfig(&cfg.DHCP)
 	opts.Logf = func(format string, args ...any) { log.printf("master", "leases: "+format, args...) }
 	st, err := leasestore.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("lease store: %w", err)
 	}
-	s := &leaseService{store: st, ranges: cfg.DHCP.Ranges, hosts: map[netip.Addr]bool{}, log: log}
-	for _, h := range hosts {
-		if h.Addr.IsValid() {
-			s.hosts[h.Addr] = true
-		}
+	if isHostAddr == nil {
+		isHostAddr = func(netip.Addr) bool { return false }
 	}
+	s := &leaseService{store: st, ranges: cfg.DHCP.Ranges, isHostAddr: isHostAddr, log: log}
 	log.printf("master", "lease store %s: %d leases", st.JournalPath(), st.Len())
 	return s, nil
 }
@@ -148,7 +153,7 @@ func changes(before map[netip.Addr]*leases.Lease, recs []leases.Record) []leaseE
 }
 
 func (s *leaseService) allowed(a netip.Addr) bool {
-	if s.hosts[a] {
+	if s.isHostAddr(a) {
 		return true
 	}
 	for _, r := range s.ranges {
@@ -171,6 +176,103 @@ func legalLabel(n string) bool {
 		}
 	}
 	return true
+}
+
+// serveLeases runs the master's own lease work until ctx ends: the
+// expiry of leases and the lease names for dnsd (dhcpnames.go).
+func (m *master) serveLeases(ctx context.Context) {
+	if m.leases == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m.serveLeaseNames(ctx)
+	}()
+	m.leases.runExpiry(ctx)
+	wg.Wait()
+}
+
+// expiryRetry is the wait after a failed expiry (the journal could not
+// be written) before the next try.
+const expiryRetry = time.Second
+
+// expiryIdle is the pause after an expiry that found nothing to delete.
+const expiryIdle = 100 * time.Millisecond
+
+// runExpiry deletes leases when they end, as dnsmasq does, and reports
+// the deletions as events (their names leave the DNS, the script runs
+// "del"). dhcpd also deletes expired leases on its own tick; whichever
+// comes first deletes, and the store reports each lease once.
+func (s *leaseService) runExpiry(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	s.events.observe(func(evs []leaseEvent) {
+		at := s.expiryAt.Load()
+		for _, e := range evs {
+			if e.New == nil || e.New.Infinite() {
+				continue
+			}
+			if at == 0 || e.New.Expires+1 < at {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+				return
+			}
+		}
+	})
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := s.store.NextExpiry()
+		timer.Stop()
+		if next.IsZero() {
+			s.expiryAt.Store(0)
+		} else {
+			s.expiryAt.Store(next.Unix())
+			timer.Reset(time.Until(next))
+		}
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			continue
+		case <-fire:
+		}
+		gone, err := s.store.Expire(ctx, time.Now())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.printf("master", "lease expiry: %v", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(expiryRetry):
+			}
+			continue
+		}
+		if len(gone) == 0 {
+			// Renewed in the meantime, or held by a commit in flight:
+			// never spin on an expiry that is not ready.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(expiryIdle):
+			}
+			continue
+		}
+		evs := make([]leaseEvent, 0, len(gone))
+		for i := range gone {
+			evs = append(evs, leaseEvent{Old: &gone[i]})
+		}
+		s.events.emit(evs)
+	}
 }
 
 func (s *leaseService) close() {

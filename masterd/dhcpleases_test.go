@@ -20,7 +20,11 @@ func testLeaseService(t *testing.T) *leaseService {
 	}
 	cfg.DHCP.LeaseFile = filepath.Join(t.TempDir(), "leases")
 	log, _ := testLogger()
-	s, err := openLeaseService(cfg, cfg.DHCP.Hosts, log)
+	var d dhcpData
+	if err := d.load(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openLeaseService(cfg, d.hasHostAddr, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/internal/dhcpserver"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
 
@@ -81,8 +82,8 @@ func hasRangeNetwork(addrs []net.Addr, ranges []config.DHCPRange) bool {
 // 0.0.0.0:67 bound to the device (broadcasts arrive on it; IP_PKTINFO
 // tells dhcpd the destination) and a send-only AF_PACKET socket for
 // replies to clients that have no address yet. dhcpd, in an empty
-// network namespace, can open neither. The raw ICMP socket for the ping
-// check is not opened yet: dhcpd behaves as with no-ping.
+// network namespace, can open neither. Unless no-ping is set, one raw
+// ICMP socket for the ping check goes with them (openDHCPICMP).
 func openDHCPSockets(cfg *config.Config, log *logger) ([]openSocket, error) {
 	ifs, err := dhcpInterfaces(cfg)
 	if err != nil {
@@ -106,7 +107,100 @@ func openDHCPSockets(cfg *config.Config, log *logger) ([]openSocket, error) {
 		}
 		socks = append(socks, p)
 	}
+	if len(ifs) > 0 {
+		routed, err := openDHCPRouted()
+		if err != nil {
+			// Replies to relays and clients' addresses then leave by the
+			// arrival interface, which is right unless routing is
+			// asymmetric.
+			log.printf("master", "DHCP: %v: relayed and unicast replies leave by the interface the request came in on", err)
+		} else {
+			socks = append(socks, routed)
+		}
+	}
+	if len(ifs) > 0 && !cfg.DHCP.NoPing {
+		icmp, err := openDHCPICMP()
+		if err != nil {
+			// As dnsmasq: an address that cannot be pinged counts as free.
+			log.printf("master", "DHCP ping check off: %v", err)
+		} else {
+			socks = append(socks, icmp)
+		}
+	}
 	return socks, nil
+}
+
+// openDHCPRouted opens the socket dhcpd sends relayed and unicast
+// replies on (to giaddr:67, or a client's ciaddr): UDP 0.0.0.0:67 bound
+// to no interface, so that the routing table chooses where a reply
+// leaves, as dnsmasq's replies do; the per-interface sockets are bound
+// to their device, which would force the reply out of the interface the
+// request came in on. It shares port 67 with them (SO_REUSEADDR): the
+// kernel gives unicast requests to the device-bound socket, the better
+// match, but broadcasts to every socket, so a filter drops whatever
+// this one would receive before it is queued.
+func openDHCPRouted() (openSocket, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return openSocket{}, fmt.Errorf("routed dhcp socket: %w", err)
+	}
+	fail := func(what string, err error) (openSocket, error) {
+		_ = unix.Close(fd)
+		return openSocket{}, fmt.Errorf("routed dhcp socket: %s: %w", what, err)
+	}
+	dropAll := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &dropAll[0]}); err != nil {
+		return fail("filter", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("SO_REUSEADDR", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 67}); err != nil {
+		return fail("bind 0.0.0.0:67", err)
+	}
+	desc := &ipcpb.Socket{Kind: ipcpb.Socket_KIND_DHCP_ROUTED, Address: "0.0.0.0:67"}
+	return openSocket{desc: desc, file: os.NewFile(uintptr(fd), "dhcp-routed")}, nil
+}
+
+// openDHCPICMP opens the ping check's socket: one raw IPPROTO_ICMP
+// socket for all DHCP interfaces, bound to none, so that an echo request
+// leaves the way the routing table says (a relayed client's subnet is
+// not on any DHCP interface), like dnsmasq's. It needs CAP_NET_RAW, and
+// it must be opened here: dhcpd's own network namespace is empty. A
+// raw ICMP socket receives a copy of every ICMP message the host gets;
+// the classic BPF filter lets only echo replies through until dhcpd
+// replaces it with one for its own identifier.
+func openDHCPICMP() (openSocket, error) {
+	const icmpSendBuffer = 4 << 20
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return openSocket{}, fmt.Errorf("raw ICMP socket: %w", err)
+	}
+	// An echo request to an address nobody answers waits in the ARP
+	// queue for the whole ping wait, charged to this socket's send
+	// buffer; the default buffer holds a few hundred, and a full one
+	// fails sends (dhcpd then offers unchecked). Room for every probe
+	// the engine allows in flight (dhcpserver.DefaultMaxProbes, about a
+	// kilobyte each in the kernel); without CAP_NET_ADMIN the kernel
+	// caps the size at net.core.wmem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, icmpSendBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, icmpSendBuffer)
+	}
+	raw, err := dhcpserver.EchoReplyFilter(0, false)
+	if err == nil {
+		filter := make([]unix.SockFilter, len(raw))
+		for i, ins := range raw {
+			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+		}
+		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+		err = unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
+	}
+	if err != nil {
+		_ = unix.Close(fd)
+		return openSocket{}, fmt.Errorf("raw ICMP socket: filter: %w", err)
+	}
+	desc := &ipcpb.Socket{Kind: ipcpb.Socket_KIND_ICMP}
+	return openSocket{desc: desc, file: os.NewFile(uintptr(fd), "dhcp-icmp")}, nil
 }
 
 func openDHCPUDP(ifname string) (openSocket, error) {

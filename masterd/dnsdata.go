@@ -23,6 +23,8 @@ type dnsData struct {
 	config     *ipcpb.DNSConfig
 	hosts      []*ipcpb.HostEntry
 	local      localData // area A: local records and hostsdir (dns_localdata.go)
+	// leaseNames is the DHCP lease name table (issue 4, dhcpnames.go).
+	leaseNames leaseNameTable
 
 	// upstream is the server list and resolv-file polling (area C,
 	// dns_upstream.go).
@@ -75,6 +77,9 @@ func (d *dnsData) send(conn *ipc.Conn) error {
 		return err
 	}
 	if err := d.sendLocal(conn); err != nil { // area A: local tables before hosts (dns_localdata.go)
+		return err
+	}
+	if err := d.sendLeaseNames(conn); err != nil { // issue 4: lease names before hosts (dhcpnames.go)
 		return err
 	}
 	if err := ipc.SendHosts(conn, gen, entries); err != nil {

@@ -33,8 +33,9 @@ type master struct {
 	dhcp    dhcpData      // dhcpd's configuration and hosts files (dhcpdata.go)
 	leases  *leaseService // dhcpd's lease commits (dhcpleases.go); nil without DHCP
 	sups    []*supervisor
-	exe     string     // worker binary; "" = selfExe (tests set it)
-	stats   statsState // area D: SIGUSR1 requests to dnsd (stats.go)
+	exe     string         // worker binary; "" = selfExe (tests set it)
+	stats   statsState     // area D: SIGUSR1 requests to dnsd (stats.go)
+	script  *scriptService // issue 4: the dhcp-script helper (dhcpscript.go); nil without dhcp-script
 
 	// dynamic holds bind-dynamic's sockets; nil without it (area H,
 	// binddynamic.go).
@@ -137,7 +138,7 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		if err := m.dhcp.load(cfg, log); err != nil {
 			return err
 		}
-		if m.leases, err = openLeaseService(cfg, m.dhcp.hosts, log); err != nil {
+		if m.leases, err = openLeaseService(cfg, m.dhcp.hasHostAddr, log); err != nil {
 			return err
 		}
 		defer m.leases.close()
@@ -150,6 +151,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			log.audit("master", os.Getpid(), "socket-opened kind=%s interface=%s", s.desc.GetKind(), s.desc.GetInterface())
 		}
 		m.sups = append(m.sups, newSupervisor(m, "dhcpd", dhcpSockets, m.configureDHCP(dhcpSockets)))
+		stopScript, err := m.startScript() // issue 4: the dhcp-script helper (dhcpscript.go)
+		if err != nil {
+			return err
+		}
+		defer stopScript()
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,6 +182,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 	go func() { // area A: hostsdir and interface addresses for dnsd (dns_hostsdir.go)
 		defer wg.Done()
 		m.watchLocalData(ctx)
+	}()
+	wg.Add(1)
+	go func() { // issue 4: lease expiry and lease names for dnsd (dhcpleases.go, dhcpnames.go)
+		defer wg.Done()
+		m.serveLeases(ctx)
 	}()
 	wg.Add(1)
 	go func() { // area H: bind-dynamic follows address changes (binddynamic.go)
@@ -236,6 +247,7 @@ func (m *master) reload() {
 	if m.cfg.DHCP.Enabled() {
 		m.reloadDHCP()
 	}
+	m.script.rerun() // issue 4: "old" for every lease, as dnsmasq's SIGHUP (dhcpscript.go)
 	if m.cfg.Port == 0 {
 		return
 	}

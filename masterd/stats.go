@@ -20,8 +20,13 @@ const (
 	statsWait = 3 * time.Second
 	// netStateRefresh is how often the master re-reads the local networks
 	// and the neighbour table for local-service and add-mac, and sends
-	// them to dnsd when they changed.
-	netStateRefresh = 3 * time.Second
+	// them to dnsd when they changed. dnsmasq reads the neighbour table
+	// when a query needs it; a second keeps a new client's MAC missing
+	// from its forwarded queries for a second at most.
+	netStateRefresh = time.Second
+	// netStateFirstTry is how soon the master tries again when dnsd was
+	// not running yet, so that dnsd has the table right after it starts.
+	netStateFirstTry = 10 * time.Millisecond
 )
 
 // statsState is the master's side of the statistics requests.
@@ -53,7 +58,8 @@ func (m *master) dumpStats() {
 	m.stats.mu.Lock()
 	m.stats.nextID++
 	id := m.stats.nextID
-	ch := make(chan *ipcpb.StatsReport, 1)
+	// The report, then the rest of a long cache dump in more reports.
+	ch := make(chan *ipcpb.StatsReport, statsChunks)
 	if m.stats.waiting == nil {
 		m.stats.waiting = map[uint64]chan *ipcpb.StatsReport{}
 	}
@@ -76,16 +82,37 @@ func (m *master) dumpStats() {
 	}
 	go func() {
 		defer forget()
-		select {
-		case r := <-ch:
-			for _, line := range formatStats(r, time.Now()) {
-				m.log.printf("master", "%s", line)
+		timeout := time.After(statsWait)
+		first := true
+		for {
+			select {
+			case r := <-ch:
+				var lines []string
+				if first {
+					lines = formatStats(r, time.Now())
+					if r.GetDumpCache() {
+						lines = append(lines, cacheDumpHead()...)
+					}
+					first = false
+				}
+				lines = append(lines, formatCacheDump(r.GetCacheDump())...)
+				for _, line := range lines {
+					m.log.printf("master", "%s", line)
+				}
+				if !r.GetDumpContinues() {
+					return
+				}
+			case <-timeout:
+				m.log.printf("master", "statistics: no (complete) answer from dnsd within %v", statsWait)
+				return
 			}
-		case <-time.After(statsWait):
-			m.log.printf("master", "statistics: no answer from dnsd within %v", statsWait)
 		}
 	}()
 }
+
+// statsChunks bounds the reports of one SIGUSR1 that wait to be logged;
+// a dump needing more loses its tail (and says so by the timeout line).
+const statsChunks = 64
 
 // handleWorkerMessage takes a message a worker sent after Ready. It
 // reports false for anything the master did not ask for, which the
@@ -103,15 +130,17 @@ func (m *master) handleWorkerMessage(role string, env *ipcpb.Envelope) bool {
 	if ch, ok := m.stats.waiting[r.GetId()]; ok {
 		select {
 		case ch <- r:
-		default:
+		default: // the logger fell behind statsChunks reports
 		}
 	}
 	return true // a late answer to an abandoned request is harmless
 }
 
 // formatStats writes a report in the lines dnsmasq 2.90 logs on SIGUSR1
-// (without its DNSSEC, memory-pool and TCP-child lines, which have no
-// meaning here).
+// (without its DNSSEC and memory-pool lines, which have no meaning here;
+// the TCP line counts connections, which dnsmasq serves in child
+// processes and moat in goroutines). With log-queries the cache dump
+// follows (formatCacheDump).
 func formatStats(r *ipcpb.StatsReport, now time.Time) []string {
 	lines := []string{
 		fmt.Sprintf("time %d", now.Unix()),
@@ -123,6 +152,8 @@ func formatStats(r *ipcpb.StatsReport, now time.Time) []string {
 		lines = append(lines, fmt.Sprintf("queries answered from stale cache %d", r.GetStaleAnswers()))
 	}
 	lines = append(lines, "queries for authoritative zones 0")
+	lines = append(lines, fmt.Sprintf("child processes for TCP requests: in use %d, highest since last SIGUSR1 %d, max allowed %d.",
+		r.GetTcpInUse(), r.GetTcpHighest(), r.GetTcpMax()))
 	for _, s := range r.GetServers() {
 		addr := s.GetAddress()
 		if ap, err := netip.ParseAddrPort(addr); err == nil {
@@ -180,20 +211,29 @@ func (m *master) refreshNetState(ctx context.Context) {
 		if dropped := fitNetState(ns); dropped > 0 {
 			warn("add-mac", fmt.Errorf("neighbour table too large: %d entries not sent to dnsd", dropped))
 		}
+		sent := false
 		_ = sup.withReady(func(c *ipc.Conn) error {
+			sent = true
 			if c == lastConn && proto.Equal(ns, lastSent) {
 				return nil
 			}
 			if err := c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_NetState{NetState: ns}}); err != nil {
+				sent = false
 				return err
 			}
 			lastConn, lastSent = c, ns
 			return nil
 		})
+		wait, ready := netStateRefresh, (<-chan struct{})(nil)
+		if !sent {
+			// dnsd is starting: send as soon as it is ready.
+			wait, ready = netStateFirstTry, sup.firstReady
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(netStateRefresh):
+		case <-ready:
+		case <-time.After(wait):
 		}
 	}
 }

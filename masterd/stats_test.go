@@ -21,12 +21,14 @@ func TestFormatStats(t *testing.T) {
 			{Address: "192.0.2.1:53", Queries: 5, Retried: 1, Failed: 2, Nxdomain: 1, AvgLatencyMs: 4},
 			{Address: "[2001:db8::1]:5353"},
 		},
+		TcpInUse: 1, TcpHighest: 3, TcpMax: 64,
 	}
 	want := []string{
 		"time 1700000000",
 		"cache size 150, 3/20 cache insertions re-used unexpired cache entries.",
 		"queries forwarded 7, queries answered locally 11",
 		"queries for authoritative zones 0",
+		"child processes for TCP requests: in use 1, highest since last SIGUSR1 3, max allowed 64.",
 		"server 192.0.2.1#53: queries sent 5, retried 1, failed 2, nxdomain replies 1, avg. latency 4ms",
 		"server 2001:db8::1#5353: queries sent 0, retried 0, failed 0, nxdomain replies 0, avg. latency 0ms",
 	}
@@ -38,6 +40,28 @@ func TestFormatStats(t *testing.T) {
 	got = formatStats(r, time.Unix(1700000000, 0))
 	if got[3] != "queries answered from stale cache 9" || got[len(got)-1] != "4 more servers not listed" {
 		t.Errorf("stale / omitted lines missing:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestFormatCacheDump: dnsmasq 2.90's columns (name 30, data 40, flags
+// 10, expiry as ctime in local time).
+func TestFormatCacheDump(t *testing.T) {
+	exp := time.Date(2026, 11, 1, 8, 58, 27, 0, time.Local)
+	got := formatCacheDump([]*ipcpb.CacheDumpEntry{
+		{Name: "c.up.test", Data: "192.0.2.5", Flags: "4F        ", Expires: exp.Unix()},
+		{Name: "a-name-longer-than-thirty-characters.test", Data: "", Flags: "6F   N    ", Expires: exp.Unix()},
+	})
+	want := []string{
+		"c.up.test                      192.0.2.5                                4F         Sun Nov  1 08:58:27 2026",
+		"a-name-longer-than-thirty-char                                          6F   N     Sun Nov  1 08:58:27 2026",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The rule marks the columns the entries use.
+	rule := strings.Fields(cacheDumpHead()[1])
+	if len(rule) != 5 || len(rule[0]) != 30 || len(rule[1]) != 40 || len(rule[2]) != 10 || len(rule[3]) != 24 {
+		t.Errorf("rule columns %v", rule)
 	}
 }
 

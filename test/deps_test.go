@@ -16,9 +16,10 @@ func TestDependencyDirection(t *testing.T) {
 		pkg       string
 		forbidden []string
 	}{
-		{"dnsd", []string{"masterd", "dhcpd", "cmd/"}},
-		{"dhcpd", []string{"masterd", "dnsd", "cmd/"}},
-		{"masterd", []string{"dnsd", "dhcpd", "cmd/"}},
+		{"dnsd", []string{"masterd", "dhcpd", "scriptd", "cmd/"}},
+		{"dhcpd", []string{"masterd", "dnsd", "scriptd", "cmd/"}},
+		{"scriptd", []string{"masterd", "dnsd", "dhcpd", "cmd/"}},
+		{"masterd", []string{"dnsd", "dhcpd", "scriptd", "cmd/"}},
 		{"ipc", []string{"masterd", "dnsd", "dhcpd", "seccomp", "internal/workerproc", "cmd/"}},
 		{"seccomp", []string{"masterd", "dnsd", "dhcpd", "ipc", "internal/", "cmd/"}},
 		{"internal/config", []string{"masterd", "dnsd", "dhcpd", "ipc", "seccomp", "cmd/"}},

@@ -42,6 +42,8 @@ const (
 
 	reasonClientOptionSize = "with add-subnet or add-mac, a query the client sent without EDNS goes upstream with moat's edns-packet-max (1232) as its UDP size; dnsmasq 2.90 writes 512 there"
 
+	reasonTCPRefetchLog = "after a truncated UDP reply moat fetches the whole answer over TCP (to cache it) and logs its records; dnsmasq passes the truncated reply on and logs no answer"
+
 	reasonFilteredFromCache = "dnsmasq 2.90 answers the MX query of a name whose A answer filter-A emptied from its cache (the same NODATA), moat asks upstream"
 )
 
@@ -90,6 +92,11 @@ var _ = addDiffScenarios(
 			"bogus.example.test A", "bogus6.example.test AAAA", "pub.example.test A", "bogus.example.test A",
 		},
 		known: known("bogus.example.test A", deliberate, reasonNegNotCached, "upstream"),
+		logKnown: []logKnown{
+			{side: "moat", line: "forwarded bogus.example.test to %UP1%", kind: deliberate, reason: reasonNegNotCached},
+			{side: "moat", line: "config bogus.example.test is NXDOMAIN", kind: deliberate, reason: reasonNegNotCached},
+			{side: "dnsmasq", line: "cached bogus.example.test is NXDOMAIN", kind: deliberate, reason: reasonNegNotCached},
+		},
 	},
 	diffScenario{
 		name:      "filter-stop-dns-rebind",
@@ -124,11 +131,13 @@ var _ = addDiffScenarios(
 		queries: []string{
 			"+edns pub.example.test A", "pub.example.test MX", "pub.example.test TXT", "pub.example.test ANY",
 		},
-		known: known("pub.example.test MX", deliberate, reasonFilteredFromCache, "upstream"),
+		known:    known("pub.example.test MX", deliberate, reasonFilteredFromCache, "upstream"),
+		logKnown: []logKnown{{side: "moat", line: "forwarded pub.example.test to %UP1%", kind: deliberate, reason: reasonFilteredFromCache}},
 	},
 	diffScenario{
-		name: "edns-packet-max",
-		conf: "edns-packet-max=600\n",
+		name:   "edns-packet-max",
+		conf:   "edns-packet-max=600\n",
+		noLogs: reasonTCPRefetchLog,
 		queries: []string{
 			"+edns=4096 big.example.test TXT", "+edns=4096 many.example.test A", "+edns=4096 www.example.test A",
 		},
@@ -165,6 +174,7 @@ var _ = addDiffScenarios(
 			known("*", deliberate, reasonChaosCounters, "answer"),
 			known("www.example.test TXT CH", deliberate, reasonRetrySameServer, "upstream"),
 		),
+		logKnown: []logKnown{{side: "dnsmasq", line: "forwarded www.example.test to %UP1%", kind: deliberate, reason: reasonRetrySameServer}},
 	},
 	diffScenario{
 		name:    "chaos-no-ident",

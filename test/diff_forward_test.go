@@ -9,6 +9,8 @@ import "slices"
 const (
 	reasonCachesEveryType = "moat caches every record type; dnsmasq 2.90 caches A, AAAA, CNAME, SRV and PTR unless cache-rr names more, so it forwards MX or TXT again"
 
+	reasonChainLinkCached = "moat caches whole answers by their question; dnsmasq caches each record, so it answers a name that was a link of an earlier CNAME chain from its cache (in the question's case), where moat forwards the question and relays the upstream's case"
+
 	reasonRetrySameServer = "after SERVFAIL or REFUSED dnsmasq 2.90 re-sends the query to the next server, which with one server is the same one; moat tries each configured server once (upstream policy, area C, to confirm)"
 )
 
@@ -49,6 +51,11 @@ var _ = addDiffScenarios(
 			known("servfail.example.test A", deliberate, reasonRetrySameServer, "upstream"),
 			known("refused.example.test A", deliberate, reasonRetrySameServer, "upstream"),
 		),
+		logKnown: []logKnown{
+			{side: "dnsmasq", line: "forwarded servfail.example.test to %UP1%", kind: deliberate, reason: reasonRetrySameServer},
+			{side: "dnsmasq", line: "forwarded refused.example.test to %UP1%", kind: deliberate, reason: reasonRetrySameServer},
+			{side: "moat", line: "forwarded drop.example.test to %UP1%", kind: deliberate, reason: reasonOwnRetry},
+		},
 	},
 	diffScenario{
 		// Second asks of a name come from the cache: the upstreams see one
@@ -73,6 +80,11 @@ var _ = addDiffScenarios(
 		known: slices.Concat(
 			known("mx.example.test MX", deliberate, reasonCachesEveryType, "upstream"),
 		),
+		logKnown: []logKnown{
+			{side: "moat", line: "cached mx.example.test is <MX>", kind: deliberate, reason: reasonCachesEveryType},
+			{side: "dnsmasq", line: "forwarded mx.example.test to %UP1%", kind: deliberate, reason: reasonCachesEveryType},
+			{side: "dnsmasq", line: "reply mx.example.test is <MX>", kind: deliberate, reason: reasonCachesEveryType},
+		},
 	},
 	diffScenario{
 		name: "cache-disabled",
@@ -84,6 +96,7 @@ var _ = addDiffScenarios(
 	},
 	diffScenario{
 		name: "mixed-case",
+		conf: "server=%UP1%\n",
 		// A chain through names of mixed case in the upstream data.
 		upstreams: []string{defaultZone + "Case-Chain.example.test. CNAME Case-Alias.Example.Test.\nCase-Alias.Example.Test. CNAME MiXeD.example.test.\n"},
 		queries: []string{
@@ -100,6 +113,15 @@ var _ = addDiffScenarios(
 			"case-alias.example.test A",
 			"cAsE-cHaIn.example.test A",
 		},
+		known: known("case-alias.example.test A", deliberate,
+			reasonChainLinkCached, "answer", "upstream"),
+		logKnown: []logKnown{
+			{side: "moat", line: "forwarded case-alias.example.test to %UP1%", kind: deliberate, reason: reasonChainLinkCached},
+			{side: "moat", line: "reply case-alias.example.test is <CNAME>", kind: deliberate, reason: reasonChainLinkCached},
+			{side: "moat", line: "reply MiXeD.example.test is 192.0.2.9", kind: deliberate, reason: reasonChainLinkCached},
+			{side: "dnsmasq", line: "cached case-alias.example.test is <CNAME>", kind: deliberate, reason: reasonChainLinkCached},
+			{side: "dnsmasq", line: "cached MiXeD.example.test is 192.0.2.9", kind: deliberate, reason: reasonChainLinkCached},
+		},
 	},
 	diffScenario{
 		name: "tcp",
@@ -111,7 +133,8 @@ var _ = addDiffScenarios(
 		},
 	},
 	diffScenario{
-		name: "edns-and-truncation",
+		name:   "edns-and-truncation",
+		noLogs: reasonTCPRefetchLog + "; and moat logs no lines for the BADVERS answer",
 		queries: []string{
 			"+edns www.example.test A",
 			"+edns=4096 www.example.test A",

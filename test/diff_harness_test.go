@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,7 +24,12 @@ import (
 // The differential harness: moatd and dnsmasq 2.90 run side by side in one
 // network namespace with the same configuration, each with its own fake
 // upstream servers holding the same data, and answer the same queries;
-// the replies are compared field by field (dnsdiff.Compare).
+// the replies are compared field by field (dnsdiff.Compare), with what
+// the upstreams were asked (and, on request, from which source address
+// and port), and so are the log-queries lines both write about them
+// (diff_logs_test.go) and their SIGUSR1 output (diff_usr1_test.go).
+// Remote scenarios put the client in a namespace of its own
+// (diff_remote_test.go), for local-service and add-mac.
 //
 // Adding a scenario: in a test/diff_<topic>_test.go file,
 //
@@ -39,8 +43,10 @@ import (
 //
 // and run `go test ./test -run 'TestDiff/mx-host' -v` (as root). Query
 // specs ("+tcp +edns=4096 name TYPE CLASS") are documented on
-// dnsdiff.Query; lines starting with "!" are actions (!sighup, !sleep,
-// !write; see diffRun.act). The upstream data is defaultZone unless the
+// dnsdiff.Query; lines starting with "!" are actions (!sighup, !sigusr1,
+// !sleep, !write; see diffRun.act). DIFF_OUTPUT=1 shows both servers'
+// logs of passing scenarios too; DIFF_LOGS=1 compares the logs of
+// scenarios that have noLogs set. The upstream data is defaultZone unless the
 // scenario brings its own zones. Where moat differs from dnsmasq on
 // purpose, or by a bug not fixed yet, list the difference in known with
 // the reason: the test passes while the difference is there and fails
@@ -59,13 +65,32 @@ type diffScenario struct {
 	// (port, listen-address, bind-interfaces, no-resolv, no-hosts,
 	// log-queries, pid-file). %DIR% is the directory of files; %UP1% ..
 	// %UP9% are the fake upstream servers (each side has its own set);
-	// %LISTEN% is the server's own address.
+	// %LISTEN% is the server's own address; %SIDE% is "moat" or
+	// "dnsmasq", for files each side has its own copy of.
 	conf string
 	// onlyMoat and onlyDnsmasq are lines for one side alone: a spelling
 	// only moat accepts (filter-aaaa), or moat's own options.
 	onlyMoat, onlyDnsmasq string
-	// files are written into %DIR% before the servers start.
+	// files are written into %DIR% before the servers start. A name
+	// with %SIDE% is written once per side, with %UPn% in the text
+	// replaced by that side's upstream addresses.
 	files map[string]string
+	// resolv leaves out the harness's no-resolv, for resolv-file.
+	resolv bool
+	// remote puts the client in a namespace of its own, joined to the
+	// servers' by a veth link (see remoteSides): queries come from
+	// 10.77.0.2 (the servers' subnet) or, with +from=10.88.0.2, from a
+	// network the servers have no interface on. Both servers then listen
+	// on every address (no listen-address), on ports of their own, as
+	// local-service wants.
+	remote bool
+	// The two servers' log-queries lines are compared too (see
+	// compareLogs); logKnown lists lines one side writes and the other
+	// does not, with the reason. noLogs, a reason, turns the comparison
+	// off where the logs only repeat the known differences of the
+	// answers (a retry, a cache hit on one side).
+	logKnown []logKnown
+	noLogs   string
 	// upstreams are the zones (zone-file text, see dnsdiff.Zone) of
 	// %UP1%, %UP2%, ... When nil there is one upstream with defaultZone
 	// and the harness adds "server=%UP1%".
@@ -112,11 +137,12 @@ var globalKnown = []knownDiff{
 	{query: "*", field: dnsdiff.FieldUpstreamFlags, kind: deliberate,
 		reason: "moat always offers EDNS0 (its edns-packet-max) upstream, so that answers up to that size come back over UDP whole and can be cached for the clients that use EDNS; dnsmasq 2.90 adds EDNS upstream only when the client used it",
 		// Only that: moat's EDNS where dnsmasq sent none, nothing else.
-		applies: func(d dnsdiff.Diff) bool { return plainEDNS.ReplaceAllString(d.A, " noedns") == d.B }},
+		applies: func(d dnsdiff.Diff) bool { return plainEDNS.ReplaceAllString(d.A, " noedns$1") == d.B }},
 }
 
-// plainEDNS is an upstream query line's EDNS without DO or options.
-var plainEDNS = regexp.MustCompile(`(?m) edns=v0/\d+$`)
+// plainEDNS is an upstream query line's EDNS without DO or options (at
+// the end, or before the source the line may show).
+var plainEDNS = regexp.MustCompile(`(?m) edns=v0/\d+( \| from |$)`)
 
 var (
 	diffMu        sync.Mutex
@@ -170,39 +196,6 @@ func bigZone() string {
 	return b.String()
 }
 
-// The two sides: where each listens and where its upstreams live.
-type diffSide struct {
-	name   string
-	listen string // 127.0.0.x, port 53
-	upNet  string // upstream N is upNet + "." + N
-}
-
-var (
-	moatSide    = diffSide{name: "moat", listen: "127.0.0.10", upNet: "127.0.1"}
-	dnsmasqSide = diffSide{name: "dnsmasq 2.90", listen: "127.0.0.11", upNet: "127.0.2"}
-)
-
-var upRef = regexp.MustCompile(`%UP([1-9])%`)
-
-// config returns the scenario's configuration for one side.
-func (s diffSide) config(sc diffScenario, dir string, own string) string {
-	conf := "port=53\nlisten-address=%LISTEN%\nbind-interfaces\nno-resolv\nno-hosts\nlog-queries\n" + own
-	if sc.upstreams == nil {
-		conf += "server=%UP1%\n"
-	}
-	conf += sc.conf
-	conf = strings.NewReplacer("%DIR%", dir, "%LISTEN%", s.listen).Replace(conf)
-	return upRef.ReplaceAllString(conf, s.upNet+".$1")
-}
-
-func (s diffSide) upstreamAddrs(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("%s.%d:53", s.upNet, i+1)
-	}
-	return out
-}
-
 // TestDiff runs every registered scenario as a subtest.
 func TestDiff(t *testing.T) {
 	diffMu.Lock()
@@ -240,8 +233,11 @@ var difftoolBin = sync.OnceValues(func() (string, error) {
 type diffRun struct {
 	t       *testing.T
 	n       *netns
+	client  *netns // where queries come from: n unless remote
 	tool    string
 	dir     string
+	side    [2]diffSide // moat, dnsmasq
+	sc      diffScenario
 	moat    *moatd
 	dnsmasq *exec.Cmd
 	dnsOut  *testutil.SyncBuffer
@@ -255,28 +251,43 @@ func runDiffScenario(t *testing.T, sc diffScenario) {
 	}
 	checkKnown(t, sc)
 	start := time.Now()
-	n := newNetns(t)
-	r := &diffRun{t: t, n: n, tool: tool}
-	r.dir = diffDir(t)
-	for name, content := range sc.files {
-		r.writeFile(name, content)
-	}
+	r := &diffRun{t: t, tool: tool, side: [2]diffSide{moatSide, dnsmasqSide}, sc: sc}
 	zones := sc.upstreams
 	if zones == nil {
 		zones = []string{defaultZone}
 	}
+	if sc.remote {
+		r.n, r.client = linkedPair(t)
+		r.side[0], r.side[1] = remoteSides()
+		r.remoteUpstreamAddrs(len(zones))
+	} else {
+		r.n = newNetns(t)
+		r.client = r.n
+	}
+	n := r.n
+	r.dir = diffDir(t)
+	for name, content := range sc.files {
+		r.writeFile(name, content)
+	}
 	if len(zones) > 0 {
 		r.startUpstreams(zones)
 	}
-	r.moat = startMoatd(t, n, moatSide.config(sc, r.dir, "pid-file=%DIR%/moatd.pid\nrun-dir=%DIR%/run\n"+sc.onlyMoat), nil)
-	r.startDnsmasq(dnsmasqSide.config(sc, r.dir, "pid-file=%DIR%/dnsmasq.pid\n"+sc.onlyDnsmasq))
+	r.moat = startMoatd(t, n, r.side[0].config(sc, r.dir, "pid-file=%DIR%/moatd.pid\nrun-dir=%DIR%/run\n"+sc.onlyMoat), nil)
+	r.startDnsmasq(r.side[1].config(sc, r.dir, "pid-file=%DIR%/dnsmasq.pid\n"+sc.onlyDnsmasq))
 	r.moat.waitReady(t)
-	if out, err := n.command(tool, "probe", moatSide.listen+":53", dnsmasqSide.listen+":53").CombinedOutput(); err != nil {
+	// The probe runs in the servers' namespace: a wildcard server is
+	// asked on loopback, which local-service=host accepts.
+	probe := func(s diffSide) string {
+		if s.wildcard {
+			return fmt.Sprintf("127.0.0.1:%d", s.port)
+		}
+		return s.server()
+	}
+	if out, err := n.command(tool, "probe", probe(r.side[0]), probe(r.side[1])).CombinedOutput(); err != nil {
 		t.Fatalf("servers not answering: %v\n%s\ndnsmasq output:\n%s", err, out, r.dnsOut.String())
 	}
-	r.sides = []dnsdiff.Side{
-		{Name: moatSide.name, Server: moatSide.listen + ":53", Upstreams: moatSide.upstreamAddrs(len(zones))},
-		{Name: dnsmasqSide.name, Server: dnsmasqSide.listen + ":53", Upstreams: dnsmasqSide.upstreamAddrs(len(zones))},
+	for _, s := range r.side {
+		r.sides = append(r.sides, dnsdiff.Side{Name: s.name, Server: s.server(), Upstreams: s.upstreamAddrs(len(zones))})
 	}
 
 	ready := time.Since(start)
@@ -300,8 +311,16 @@ func runDiffScenario(t *testing.T, sc diffScenario) {
 	t.Logf("e2e: diff %s: both servers ready after %v, %d queries answered in %v", sc.name,
 		ready.Round(time.Millisecond), len(outcomes), (time.Since(start) - ready).Round(time.Millisecond))
 	r.compare(sc, outcomes)
-	if t.Failed() {
+	// DIFF_LOGS=1 compares the logs of every scenario, noLogs or not.
+	if sc.noLogs == "" || os.Getenv("DIFF_LOGS") != "" {
+		r.compareLogs(sc)
+	}
+	// DIFF_OUTPUT=1 shows both servers' logs of passing scenarios too.
+	if t.Failed() || os.Getenv("DIFF_OUTPUT") != "" {
 		t.Logf("dnsmasq output:\n%s", r.dnsOut.String())
+	}
+	if !t.Failed() && os.Getenv("DIFF_OUTPUT") != "" {
+		t.Logf("moatd output:\n%s", r.moat.out.String())
 	}
 }
 
@@ -336,7 +355,20 @@ func diffDir(t *testing.T) string {
 	return dir
 }
 
+// writeFile writes a file of %DIR%; a name with %SIDE% is written once
+// per side, with that side's addresses in it.
 func (r *diffRun) writeFile(name, content string) {
+	r.t.Helper()
+	if strings.Contains(name, "%SIDE%") {
+		for _, s := range r.side {
+			r.writeOneFile(s.expand(name, r.dir), s.expand(content, r.dir))
+		}
+		return
+	}
+	r.writeOneFile(name, content)
+}
+
+func (r *diffRun) writeOneFile(name, content string) {
 	r.t.Helper()
 	path := filepath.Join(r.dir, name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -346,6 +378,10 @@ func (r *diffRun) writeFile(name, content string) {
 		r.t.Fatal(err)
 	}
 }
+
+// altUpstreamPort is the second port every fake upstream answers on,
+// for server=ip#port (the upstream lines then say "udp#5353").
+const altUpstreamPort = ":5353"
 
 // startUpstreams runs one difftool serving every zone on both sides'
 // addresses; it exits when its stdin closes.
@@ -357,8 +393,10 @@ func (r *diffRun) startUpstreams(zones []string) {
 		if err := os.WriteFile(file, []byte(z), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range []diffSide{moatSide, dnsmasqSide} {
-			args = append(args, s.upstreamAddrs(len(zones))[i]+"="+file)
+		for _, s := range r.side {
+			// Each upstream answers on port 53 and on altUpstreamPort.
+			addr := s.upstreamAddrs(len(zones))[i]
+			args = append(args, addr+","+strings.TrimSuffix(addr, ":53")+altUpstreamPort+"="+file)
 		}
 	}
 	serveZones(t, r.n, r.tool, args)
@@ -441,7 +479,7 @@ func (r *diffRun) query(specs []string) []dnsdiff.Outcome {
 	limit := 10*time.Second + time.Duration(len(specs))*4*perQuery
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.n.name, r.tool, "query")
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.client.name, r.tool, "query")
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -459,8 +497,11 @@ func (r *diffRun) query(specs []string) []dnsdiff.Outcome {
 // act performs an action line (without its "!"):
 //
 //	!sighup            SIGHUP to both servers, then half a second for the reload
+//	!sigusr1           SIGUSR1 to both servers; their statistics and cache
+//	                   dumps are compared (diff_usr1_test.go)
 //	!sleep DURATION    wait (TTL expiry), at most 10s
-//	!write NAME TEXT   (re)write a file in %DIR%; "\n" in TEXT is a newline
+//	!write NAME TEXT   (re)write a file in %DIR%; "\n" in TEXT is a newline;
+//	                   NAME may hold %SIDE% and TEXT %UPn% (see diffScenario.files)
 func (r *diffRun) act(action string) {
 	t := r.t
 	verb, arg, _ := strings.Cut(action, " ")
@@ -472,6 +513,8 @@ func (r *diffRun) act(action string) {
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
+	case "sigusr1":
+		r.sigusr1() // diff_usr1_test.go
 	case "sleep":
 		d, err := time.ParseDuration(arg)
 		if err != nil || d > 10*time.Second {
@@ -541,32 +584,4 @@ func (r *diffRun) compare(sc diffScenario, outcomes []dnsdiff.Outcome) {
 			t.Errorf("known difference on %q (%s) no longer occurs: remove it from the scenario and run go test ./test -run CompatibilityDoc -update", k.query, k.field)
 		}
 	}
-}
-
-// knownDiffTable renders every scenario's known differences as the
-// Markdown table of docs/compatibility.md, one row per query and reason.
-func knownDiffTable() string {
-	diffMu.Lock()
-	scenarios := append([]diffScenario(nil), diffScenarios...)
-	diffMu.Unlock()
-	sort.SliceStable(scenarios, func(i, j int) bool { return scenarios[i].name < scenarios[j].name })
-	var b strings.Builder
-	b.WriteString("| scenario | query | fields | kind | reason |\n|---|---|---|---|---|\n")
-	row := func(scenario string, ks []knownDiff) {
-		for i := 0; i < len(ks); {
-			j := i + 1
-			fields := []string{ks[i].field}
-			for j < len(ks) && ks[j].query == ks[i].query && ks[j].kind == ks[i].kind && ks[j].reason == ks[i].reason {
-				fields = append(fields, ks[j].field)
-				j++
-			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", scenario, ks[i].query, strings.Join(fields, ", "), ks[i].kind, strings.ReplaceAll(ks[i].reason, "|", `\|`))
-			i = j
-		}
-	}
-	row("(every scenario)", globalKnown)
-	for _, sc := range scenarios {
-		row(sc.name, sc.known)
-	}
-	return b.String()
 }

@@ -71,6 +71,7 @@ var _ = addDiffScenarios(
 	},
 	diffScenario{
 		name:      "server-per-domain",
+		noLogs:    reasonLogFollows,
 		upstreams: []string{defaultZone, corpZone},
 		conf:      "server=%UP1%\nserver=/corp.test/%UP2%\nserver=/sub.example.test/%UP2%\n",
 		queries: []string{

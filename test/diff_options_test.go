@@ -187,5 +187,6 @@ var _ = addDiffScenarios(
 		// (1.5 s) re-sends it upstream while www is asked.
 		known: known("www.example.test A", deliberate,
 			"moat re-sends an unanswered query upstream on its own timer (after 1.5 s without fast-dns-retry); dnsmasq 2.90 re-sends only when the client does", "upstream"),
+		logKnown: []logKnown{{side: "moat", line: "forwarded drop.example.test to %UP1%", kind: deliberate, reason: reasonOwnRetry}},
 	},
 )

@@ -15,7 +15,8 @@ const (
 
 var _ = addDiffScenarios(
 	diffScenario{
-		name: "opcodes",
+		name:   "opcodes",
+		noLogs: reasonLogFollows,
 		queries: []string{
 			"+opcode=IQUERY www.example.test A",
 			"+opcode=STATUS www.example.test A",
@@ -34,7 +35,8 @@ var _ = addDiffScenarios(
 		),
 	},
 	diffScenario{
-		name: "malformed-queries",
+		name:   "malformed-queries",
+		noLogs: reasonLogFollows,
 		queries: []string{
 			"+qr www.example.test A",
 			"+noquestion",
@@ -43,7 +45,8 @@ var _ = addDiffScenarios(
 		},
 	},
 	diffScenario{
-		name: "classes-and-types",
+		name:   "classes-and-types",
+		noLogs: reasonLogFollows,
 		queries: []string{
 			"www.example.test A HS",
 			"www.example.test A CLASS42",

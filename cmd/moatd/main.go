@@ -9,12 +9,15 @@ import (
 	"github.com/moatdns/moat/dhcpd"
 	"github.com/moatdns/moat/dnsd"
 	"github.com/moatdns/moat/masterd"
+	"github.com/moatdns/moat/scriptd"
 )
 
 // roles maps the worker role named after masterd.WorkerArg to its main.
 var roles = map[string]func(args []string) int{
 	"dnsd":  dnsd.Run,
 	"dhcpd": dhcpd.Run,
+	// The dhcp-script helper: started only with dhcp-script, not a worker.
+	scriptd.Role: scriptd.Run,
 }
 
 func main() {

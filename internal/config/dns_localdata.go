@@ -35,6 +35,8 @@ type LocalData struct {
 	InterfaceNames  []InterfaceName // interface-name
 	Addresses       []Address       // address (-A)
 	LocalTTL        uint32          // local-ttl (-T); default 0
+	DHCPTTL         uint32          // dhcp-ttl: the TTL of DHCP lease names (dhcp_ttl.go)
+	HasDHCPTTL      bool            // dhcp-ttl given (else local-ttl applies to lease names)
 	LocaliseQueries bool            // localise-queries (-y)
 }
 

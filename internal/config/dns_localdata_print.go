@@ -115,6 +115,9 @@ func (l *LocalData) printLocalData(b *strings.Builder) {
 	if l.LocalTTL != 0 {
 		line("local-ttl", strconv.FormatUint(uint64(l.LocalTTL), 10))
 	}
+	if l.HasDHCPTTL {
+		line("dhcp-ttl", strconv.FormatUint(uint64(l.DHCPTTL), 10))
+	}
 	flag("localise-queries", l.LocaliseQueries)
 }
 

@@ -64,6 +64,8 @@ func TestLocalDataForms(t *testing.T) {
 		{"--localmx", LocalData{LocalMX: true}},
 		{"--local-ttl=300", LocalData{LocalTTL: 300}},
 		{"-T0", LocalData{}},
+		{"--dhcp-ttl=60", LocalData{DHCPTTL: 60, HasDHCPTTL: true}},
+		{"--dhcp-ttl=0", LocalData{HasDHCPTTL: true}},
 		{"--mx-target=Mail.LAN.", LocalData{MXTarget: "mail.lan"}},
 
 		{"--domain=LAN.", LocalData{Domains: []DomainRule{{Domain: "lan"}}}},
@@ -145,6 +147,8 @@ func TestLocalDataErrors(t *testing.T) {
 		{"--hostsdir=", "hostsdir: empty file name"},
 		{"--local-ttl=-1", `local-ttl: "-1" is not a number of seconds`},
 		{"--local-ttl=1 --local-ttl=2", "local-ttl: given more than once (first at command line)"},
+		{"--dhcp-ttl=x", `dhcp-ttl: "x" is not a number of seconds`},
+		{"--dhcp-ttl=1 --dhcp-ttl=2", "dhcp-ttl: given more than once (first at command line)"},
 		{"--mx-target=a --mx-target=b", "mx-target: given more than once (first at command line)"},
 		{"--mx-target=a,b", `mx-target: "a,b" is not a valid host name`},
 		{"--domain=a..b", `domain: "a..b" is not a valid domain`},

@@ -123,6 +123,7 @@ func TestImplementedOptions(t *testing.T) {
 		"dhcp-authoritative", "dhcp-rapid-commit", "dhcp-broadcast", "dhcp-lease-max", "dhcp-leasefile",
 		"dhcp-lease", "leasefile-ro", "dhcp-no-override", "dhcp-boot", "dhcp-sequential-ip", "no-ping",
 		"log-dhcp", "quiet-dhcp", "no-dhcp-interface", "dhcp-script", "dhcp-scriptuser",
+		"dhcp-ttl",
 	}
 	implemented := map[string]bool{}
 	for _, o := range Options() {

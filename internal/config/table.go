@@ -181,7 +181,7 @@ var table = []option{
 	opt("quiet-ra", 0, ArgNone, "", "Do not log RA."),
 	opt("dns-loop-detect", 0, ArgNone, "", "Detect and remove DNS forwarding loops.").does(setLoopDetect),
 	opt("script-arp", 0, ArgNone, "", "Call dhcp-script with changes to local ARP table."),
-	opt("dhcp-ttl", 0, ArgRequired, "<ttl>", "Set TTL in DNS responses with DHCP-derived addresses."),
+	opt("dhcp-ttl", 0, ArgRequired, "<ttl>", "Set TTL in DNS responses with DHCP-derived addresses.").does(setDHCPTTL).once(),
 	opt("dhcp-reply-delay", 0, ArgRequired, "<integer>", "Delay DHCP replies for at least number of seconds."),
 	opt("dhcp-rapid-commit", 0, ArgNone, "", "Enables DHCPv4 Rapid Commit option.").does(setDHCPRapidCommit),
 	opt("dumpfile", 0, ArgRequired, "<path>", "Path to debug packet dump file."),

@@ -39,12 +39,24 @@ func (e *Engine) discover(r *request, round int) {
 		e.logPacket("DHCPDISCOVER", r, netip.Addr{}, "", msg)
 		return
 	}
-	e.logPacket("DHCPDISCOVER", r, r.requested, "", "")
+	if round == 0 {
+		// Once per DISCOVER, as dnsmasq logs it, not again after each probe.
+		e.logPacket("DHCPDISCOVER", r, r.requested, "", "")
+	}
 	ctx := narrow(e.ctxs, ch.Addr, e.tags.tagif)
 	if ctx == nil {
 		return
 	}
-	if ch.Ping && !e.c.flags.NoPing && !e.probedFree(ch.Addr) && len(e.probes) < e.maxProbes {
+	wantProbe := ch.Ping && !e.c.flags.NoPing && !e.probedFree(ch.Addr)
+	if wantProbe && len(e.probes) >= e.maxProbes && !e.overloaded {
+		// Said once per overload, not per offer.
+		e.overloaded = true
+		e.log("%d ping checks in flight: offering addresses unchecked until fewer are", e.maxProbes)
+	}
+	if wantProbe && len(e.probes) < e.maxProbes {
+		if len(e.probes) < e.maxProbes/2 {
+			e.overloaded = false // well below: a new overload is news
+		}
 		if round >= maxProbeRounds {
 			return
 		}
@@ -53,6 +65,10 @@ func (e *Engine) discover(r *request, round int) {
 		p := &pendingProbe{in: parkCopy(r.in), key: key, addr: ch.Addr, hash: ch.Hash, pool: ch.Pool, rounds: round, started: e.now.Unix()}
 		e.probes[e.nextID] = p
 		e.probeByClient[key] = e.nextID
+		// Kept for this client while its probe runs: another client's
+		// DISCOVER meanwhile must choose another address, not probe
+		// this one again (and, finding it free, take it away).
+		e.held[ch.Addr] = hold{hash: ch.Hash, until: e.now.Add(offerHold).Unix()}
 		e.acts = append(e.acts, Action{Kind: Probe, ID: e.nextID, Addr: ch.Addr, IfIndex: r.in.Interface.Index})
 		return
 	}

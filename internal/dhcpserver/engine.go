@@ -62,6 +62,7 @@ type Engine struct {
 	nextID        uint64
 	probes        map[uint64]*pendingProbe
 	probeByClient map[string]uint64
+	overloaded    bool // MaxProbes reached: offers go out unprobed (logged once)
 	commits       map[uint64]*pendingCommit
 	// held are addresses offered to a client (by hash), with whether a
 	// probe found them free; busy those declined or found in use, until
@@ -129,6 +130,13 @@ func New(s Settings) (*Engine, error) {
 func (e *Engine) LoadLeases(ls []leases.Lease) {
 	e.store.load(ls)
 	e.alloc.Leases = e.store.t
+}
+
+// ContinueIDs makes e number its probes and commits after old's, so that
+// an answer the worker receives for one of old's (after a configuration
+// reload replaced the engine) can never be taken for one of e's.
+func (e *Engine) ContinueIDs(old *Engine) {
+	e.nextID = max(e.nextID, old.nextID)
 }
 
 // Lease returns the lease at addr.

@@ -1,6 +1,8 @@
 package dhcpserver
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +94,23 @@ func TestPingCheck(t *testing.T) {
 		offerOf(t, first(e.Handle(cli.withType(discoverT).inbound(t), t0.Add(time.Hour/2))))
 	})
 	t.Run("too many probes: offer without", func(t *testing.T) {
-		e := newEngineWith(t, func(s *Settings) { s.MaxProbes = 1 }, pingArgs...)
+		var logged []string
+		e := newEngineWith(t, func(s *Settings) {
+			s.MaxProbes = 1
+			s.Logf = func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }
+		}, pingArgs...)
 		probeOf(t, rv(e.Handle(cli.withType(discoverT).inbound(t), t0)))
 		offerOf(t, first(e.Handle(other.withType(discoverT).inbound(t), t0)))
+		offerOf(t, first(e.Handle(other.withType(discoverT).inbound(t), t0)))
+		n := 0
+		for _, l := range logged {
+			if strings.Contains(l, "ping checks in flight") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("overload logged %d times, want once: %q", n, logged)
+		}
 	})
 	t.Run("forgotten probes", func(t *testing.T) {
 		e := newEngine(t, pingArgs...)
@@ -112,3 +128,43 @@ func rv(out []Outbound, acts []Action) result { return result{out: out, acts: ac
 
 // first drops the second result.
 func first(out []Outbound, _ []Action) []Outbound { return out }
+
+// TestContinueIDs: an engine that replaces another numbers its probes
+// after the old one's, so a late answer to an old probe finds nothing.
+func TestContinueIDs(t *testing.T) {
+	args := []string{"--dhcp-range=10.0.0.10,10.0.0.200,1h"}
+	old := newEngine(t, args...)
+	p := probeOf(t, rv(old.Handle(cli.withType(discoverT).inbound(t), t0)))
+	e := newEngine(t, args...)
+	e.ContinueIDs(old)
+	q := probeOf(t, rv(e.Handle(other.withType(discoverT).inbound(t), t0)))
+	if q.ID <= p.ID {
+		t.Fatalf("new engine's probe %d, old engine's %d", q.ID, p.ID)
+	}
+	if out, _ := e.ProbeResult(p.ID, false, t0); len(out) != 0 {
+		t.Fatal("the old engine's probe id answered the new engine's DISCOVER")
+	}
+}
+
+// TestProbeKeepsAddress: while a client's probe runs its address is kept
+// for it: a second client asking for the same address is probed (and
+// offered) another one, and the first still gets its own after the
+// probe.
+func TestProbeKeepsAddress(t *testing.T) {
+	e := newEngine(t, "--dhcp-range=10.0.0.10,10.0.0.200,1h")
+	want := ip("10.0.0.77")
+	pa := probeOf(t, rv(e.Handle(cli.withType(discoverT).with(requested(want.String())).inbound(t), t0)))
+	if pa.Addr != want {
+		t.Fatalf("probed %s, want the requested %s", pa.Addr, want)
+	}
+	pb := probeOf(t, rv(e.Handle(other.withType(discoverT).with(requested(want.String())).inbound(t), t0)))
+	if pb.Addr == want {
+		t.Fatalf("the second client's probe is for %s, kept for the first", pb.Addr)
+	}
+	if d := offerOf(t, first(e.ProbeResult(pb.ID, false, t0.Add(3*time.Second)))); yiaddr(d) != pb.Addr {
+		t.Fatalf("B offered %s", yiaddr(d))
+	}
+	if d := offerOf(t, first(e.ProbeResult(pa.ID, false, t0.Add(3*time.Second)))); yiaddr(d) != want {
+		t.Fatalf("A offered %s, want %s", yiaddr(d), want)
+	}
+}

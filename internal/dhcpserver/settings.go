@@ -45,8 +45,16 @@ type Settings struct {
 	Logf func(format string, args ...any)
 }
 
-// DefaultMaxProbes is the default bound on pings in flight.
-const DefaultMaxProbes = 4096
+// DefaultMaxProbes is the default bound on pings in flight. An echo
+// request to an address nobody answers holds an incomplete entry in the
+// kernel's neighbour (ARP) table for the whole wait, and that table is
+// shared by every network namespace and full at 1024 entries by default
+// (net.ipv4.neigh.default.gc_thresh3): past it the kernel drops packets
+// to neighbours it must resolve again, replies to relays included. Half
+// of it leaves room for the host's real neighbours; at dnsmasq's 3 s
+// wait that is about 170 probed offers a second, and offers beyond go
+// out unprobed at once.
+const DefaultMaxProbes = 512
 
 // rangeInfo is one dhcp-range and its allocation state.
 type rangeInfo struct {

@@ -21,11 +21,17 @@ import (
 // IPv4 address (4), the hardware type (1), then the hardware address,
 // client-id and host name, each as a length byte and the bytes (a client
 // id of length 0 stands for none). A delete payload is 'D' and the
-// address. The master appends a batch of records with one write and
-// fsyncs once (group commit) before the ACKs leave. A crash can leave a
-// torn last record; Replay stops at the first record that is short or
-// fails its CRC and reports where the good part ends, so the master can
-// cut the file there before it appends again.
+// address. A batch marker payload is 'B' and a count (4 bytes, at least
+// 2): the count records after it belong to one batch (one DHCP exchange's
+// changes: a lease moved, a name taken from another lease), which replay
+// applies whole or not at all. A batch of one record needs no marker,
+// and journals written before markers existed have none. The master
+// appends the batches of many requests with one write and fsyncs once
+// (group commit) before the ACKs leave. A crash can leave a torn tail;
+// Replay stops at the first record that is short or fails its CRC, or
+// at the start of a batch that is not whole, and reports where the good
+// part ends, so the master can cut the file there before it appends
+// again.
 
 // JournalHeader starts every journal.
 const JournalHeader = "moatlj\x00\x01"
@@ -38,6 +44,11 @@ const (
 
 	typePut    = 'P'
 	typeDelete = 'D'
+	typeBatch  = 'B'
+
+	// MaxBatchRecords bounds the records of one batch; a larger count
+	// can only be damage (a DHCP commit holds a handful).
+	MaxBatchRecords = 1 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -98,6 +109,31 @@ func AppendRecord(dst []byte, r Record) ([]byte, error) {
 	return dst, nil
 }
 
+// AppendBatch appends recs as one batch: a batch marker and the records
+// (a single record goes alone: its CRC makes it whole or absent
+// already). Replay applies a batch all or nothing.
+func AppendBatch(dst []byte, recs []Record) ([]byte, error) {
+	if len(recs) > MaxBatchRecords {
+		return dst, fmt.Errorf("batch of %d records (at most %d)", len(recs), MaxBatchRecords)
+	}
+	start := len(dst)
+	if len(recs) > 1 {
+		dst = append(dst, make([]byte, recordHeaderLen)...)
+		dst = append(dst, typeBatch)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(recs)))
+		payload := dst[start+recordHeaderLen:]
+		binary.BigEndian.PutUint32(dst[start:], uint32(len(payload)))
+		binary.BigEndian.PutUint32(dst[start+4:], crc32Update(dst[start:start+4], payload))
+	}
+	var err error
+	for _, r := range recs {
+		if dst, err = AppendRecord(dst, r); err != nil {
+			return dst[:start], err
+		}
+	}
+	return dst, nil
+}
+
 // ErrNotJournal: the data does not start with JournalHeader.
 var ErrNotJournal = errors.New("not a moat lease journal (bad header)")
 
@@ -115,10 +151,28 @@ type ReplayResult struct {
 // Replay reads a journal and calls fn for each good record, in order. An
 // empty input is an empty journal (Valid 0: write the header first). A
 // cut-off header, a short record, a length out of bounds or a CRC
-// mismatch ends the replay there, reported in Torn and not an error; a
+// mismatch ends the replay there, reported in Torn and not an error; so
+// does a batch (a batch marker and its records) that is not whole: none
+// of its records is passed to fn, and Valid ends before its marker. A
 // record whose CRC holds but that cannot be decoded (a newer format or a
 // bug) and an error from fn or from reading r are errors.
 func Replay(r io.Reader, fn func(Record) error) (ReplayResult, error) {
+	return ReplayBatches(r, func(batch []Record) error {
+		for _, rec := range batch {
+			if err := fn(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReplayBatches is Replay with the records grouped as they were
+// appended: fn gets a whole batch at a time (one record, or the records
+// a batch marker announced). Journals written before batch markers
+// existed have none and replay one record at a time. The slice is reused
+// after fn returns.
+func ReplayBatches(r io.Reader, fn func([]Record) error) (ReplayResult, error) {
 	var res ReplayResult
 	br := bufio.NewReaderSize(r, 64<<10)
 	head := make([]byte, len(JournalHeader))
@@ -139,39 +193,96 @@ func Replay(r io.Reader, fn func(Record) error) (ReplayResult, error) {
 	}
 	res.Valid = int64(len(JournalHeader))
 	buf := make([]byte, recordHeaderLen+MaxRecordPayload)
+	var batch []Record
+	want := 0      // records the open batch still needs; 0: none open
+	var read int64 // bytes of the open batch, marker included
 	for {
-		n, err := io.ReadFull(br, buf[:recordHeaderLen])
-		if err == io.EOF {
-			return res, nil
-		}
-		if err != nil && err != io.ErrUnexpectedEOF {
-			return res, fmt.Errorf("read journal: %w", err)
-		}
-		length := binary.BigEndian.Uint32(buf[:4])
-		if err == io.ErrUnexpectedEOF || length == 0 || length > MaxRecordPayload {
-			return tornTail(res, br, int64(n))
-		}
-		m, err := io.ReadFull(br, buf[recordHeaderLen:recordHeaderLen+int(length)])
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return tornTail(res, br, int64(n+m))
-		}
+		rec, size, torn, err := readRecord(br, buf)
 		if err != nil {
-			return res, fmt.Errorf("read journal: %w", err)
+			return res, fmt.Errorf("journal record %d at offset %d: %w", res.Records+len(batch)+1, res.Valid+read, err)
 		}
-		payload := buf[recordHeaderLen : recordHeaderLen+int(length)]
-		if crc32Update(buf[:4], payload) != binary.BigEndian.Uint32(buf[4:8]) {
-			return tornTail(res, br, int64(recordHeaderLen)+int64(length))
+		if torn >= 0 {
+			if torn == 0 && want == 0 {
+				return res, nil // the end, between batches
+			}
+			// The end inside a batch, or damage: the batch is not whole.
+			return tornTail(res, br, read+torn)
 		}
-		rec, err := decodePayload(payload)
-		if err != nil {
-			return res, fmt.Errorf("journal record %d at offset %d: %w", res.Records+1, res.Valid, err)
+		if rec.batch > 0 {
+			if want > 0 {
+				// A marker inside a batch: the writer never does this.
+				return tornTail(res, br, read+size)
+			}
+			want, read, batch = rec.batch, size, batch[:0]
+			continue
 		}
-		if err := fn(rec); err != nil {
+		batch = append(batch, rec.Record)
+		read += size
+		if want > 0 {
+			want--
+			if want > 0 {
+				continue
+			}
+		}
+		if err := fn(batch); err != nil {
 			return res, err
 		}
-		res.Records++
-		res.Valid += int64(recordHeaderLen) + int64(length)
+		res.Records += len(batch)
+		res.Valid += read
+		batch, read = batch[:0], 0
 	}
+}
+
+// decoded is one record read from a journal: a lease change, or a batch
+// marker (batch > 0: the number of records that follow).
+type decoded struct {
+	Record
+	batch int
+}
+
+// readRecord reads the next record. torn is -1 for a good record of size
+// bytes; otherwise the record could not be read: torn is how many bytes
+// of it were consumed (0 at a clean end of the input).
+func readRecord(br *bufio.Reader, buf []byte) (rec decoded, size, torn int64, err error) {
+	n, err := io.ReadFull(br, buf[:recordHeaderLen])
+	if err == io.EOF {
+		return rec, 0, 0, nil
+	}
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return rec, 0, 0, fmt.Errorf("read journal: %w", err)
+	}
+	length := binary.BigEndian.Uint32(buf[:4])
+	if err == io.ErrUnexpectedEOF || length == 0 || length > MaxRecordPayload {
+		return rec, 0, int64(n), nil
+	}
+	m, err := io.ReadFull(br, buf[recordHeaderLen:recordHeaderLen+int(length)])
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return rec, 0, int64(n + m), nil
+	}
+	if err != nil {
+		return rec, 0, 0, fmt.Errorf("read journal: %w", err)
+	}
+	size = int64(recordHeaderLen) + int64(length)
+	payload := buf[recordHeaderLen:size]
+	if crc32Update(buf[:4], payload) != binary.BigEndian.Uint32(buf[4:8]) {
+		return rec, 0, size, nil
+	}
+	if payload[0] == typeBatch {
+		if len(payload) != 5 {
+			return rec, 0, 0, errors.New("batch marker of the wrong length")
+		}
+		count := binary.BigEndian.Uint32(payload[1:])
+		if count < 2 || count > MaxBatchRecords {
+			return rec, 0, 0, fmt.Errorf("batch of %d records", count)
+		}
+		rec.batch = int(count)
+		return rec, size, -1, nil
+	}
+	rec.Record, err = decodePayload(payload)
+	if err != nil {
+		return rec, 0, 0, err
+	}
+	return rec, size, -1, nil
 }
 
 // tornTail counts what remains after a bad record.

@@ -38,8 +38,8 @@ func putRequest(r *request) {
 // commit from many goroutines (one per DHCP request) rather than one
 // after another. The batch is applied in order, and no other commit's
 // records come between its records; the caller must not change it until
-// Commit returns. A crash while an unacknowledged batch is being written
-// can leave a prefix of it in the journal.
+// Commit returns. The batch is journalled as one (leases.AppendBatch): a
+// crash while it is being written leaves all of it or none of it.
 //
 // An error means the batch is not acknowledged: a record that cannot be
 // journalled, a full queue until ctx ended, a failed write or fsync, or a
@@ -52,11 +52,10 @@ func (s *Store) Commit(ctx context.Context, batch []leases.Record) error {
 	}
 	r := newRequest()
 	var err error
-	for _, rec := range batch {
-		if r.buf, err = leases.AppendRecord(r.buf, rec); err != nil {
-			putRequest(r)
-			return fmt.Errorf("lease commit: %w", err)
-		}
+	// One batch: replay after a crash applies it whole or not at all.
+	if r.buf, err = leases.AppendBatch(r.buf, batch); err != nil {
+		putRequest(r)
+		return fmt.Errorf("lease commit: %w", err)
 	}
 	r.recs = batch
 	if err := s.submit(ctx, r); err != nil {

@@ -45,6 +45,11 @@ const (
 	// without a reload: hostsdir files, interface-name addresses and the
 	// local subnets for localise-queries.
 	Table_TABLE_LOCAL_DYNAMIC Table = 11
+	// Issue 4 (lease names): the names of the live DHCP leases, as
+	// LocalRecord entries holding a LocalHost of KIND_DHCP_LEASE, checked
+	// by the master (masterd/dhcpnames.go) and re-sent whenever a lease
+	// gains, changes or loses its name.
+	Table_TABLE_LEASE_NAMES Table = 50
 )
 
 // Enum value maps for Table.
@@ -55,6 +60,7 @@ var (
 		30: "TABLE_UPSTREAMS",
 		10: "TABLE_LOCAL_RECORDS",
 		11: "TABLE_LOCAL_DYNAMIC",
+		50: "TABLE_LEASE_NAMES",
 	}
 	Table_value = map[string]int32{
 		"TABLE_UNSPECIFIED":   0,
@@ -62,6 +68,7 @@ var (
 		"TABLE_UPSTREAMS":     30,
 		"TABLE_LOCAL_RECORDS": 10,
 		"TABLE_LOCAL_DYNAMIC": 11,
+		"TABLE_LEASE_NAMES":   50,
 	}
 )
 
@@ -153,6 +160,10 @@ const (
 	Socket_KIND_DHCP_UDP    Socket_Kind = 3
 	Socket_KIND_DHCP_PACKET Socket_Kind = 4
 	Socket_KIND_ICMP        Socket_Kind = 5
+	// UDP 0.0.0.0:67 bound to no interface, send only (it drops all it
+	// would receive): dhcpd's replies to relays and to clients' own
+	// addresses, which leave where the routing table says.
+	Socket_KIND_DHCP_ROUTED Socket_Kind = 6
 )
 
 // Enum value maps for Socket_Kind.
@@ -164,6 +175,7 @@ var (
 		3: "KIND_DHCP_UDP",
 		4: "KIND_DHCP_PACKET",
 		5: "KIND_ICMP",
+		6: "KIND_DHCP_ROUTED",
 	}
 	Socket_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -172,6 +184,7 @@ var (
 		"KIND_DHCP_UDP":    3,
 		"KIND_DHCP_PACKET": 4,
 		"KIND_ICMP":        5,
+		"KIND_DHCP_ROUTED": 6,
 	}
 )
 
@@ -212,21 +225,27 @@ const (
 	LocalHost_KIND_INTERFACE_NAME LocalHost_Kind = 2
 	// A line of a hostsdir file.
 	LocalHost_KIND_HOSTS_DIR LocalHost_Kind = 3
+	// A DHCP lease's name (TABLE_LEASE_NAMES only): a 4-byte address,
+	// the name and, when the lease's address has a DHCP domain, the
+	// qualified name first (answered for PTR).
+	LocalHost_KIND_DHCP_LEASE LocalHost_Kind = 10
 )
 
 // Enum value maps for LocalHost_Kind.
 var (
 	LocalHost_Kind_name = map[int32]string{
-		0: "KIND_UNSPECIFIED",
-		1: "KIND_HOST_RECORD",
-		2: "KIND_INTERFACE_NAME",
-		3: "KIND_HOSTS_DIR",
+		0:  "KIND_UNSPECIFIED",
+		1:  "KIND_HOST_RECORD",
+		2:  "KIND_INTERFACE_NAME",
+		3:  "KIND_HOSTS_DIR",
+		10: "KIND_DHCP_LEASE",
 	}
 	LocalHost_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":    0,
 		"KIND_HOST_RECORD":    1,
 		"KIND_INTERFACE_NAME": 2,
 		"KIND_HOSTS_DIR":      3,
+		"KIND_DHCP_LEASE":     10,
 	}
 )
 
@@ -281,6 +300,11 @@ type Envelope struct {
 	//	*Envelope_LeaseCommit
 	//	*Envelope_LeaseCommitted
 	//	*Envelope_DhcpState
+	//	*Envelope_DhcpLeaseChunk
+	//	*Envelope_DhcpStateEnd
+	//	*Envelope_DhcpInterfaces
+	//	*Envelope_ScriptEvent
+	//	*Envelope_ScriptDone
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -503,6 +527,51 @@ func (x *Envelope) GetDhcpState() *DHCPState {
 	return nil
 }
 
+func (x *Envelope) GetDhcpLeaseChunk() *DHCPLeaseChunk {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpLeaseChunk); ok {
+			return x.DhcpLeaseChunk
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpStateEnd() *DHCPStateEnd {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpStateEnd); ok {
+			return x.DhcpStateEnd
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpInterfaces() *DHCPInterfaces {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpInterfaces); ok {
+			return x.DhcpInterfaces
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetScriptEvent() *ScriptEvent {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_ScriptEvent); ok {
+			return x.ScriptEvent
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetScriptDone() *ScriptDone {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_ScriptDone); ok {
+			return x.ScriptDone
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Msg interface {
 	isEnvelope_Msg()
 }
@@ -590,6 +659,28 @@ type Envelope_DhcpState struct {
 	DhcpState *DHCPState `protobuf:"bytes,73,opt,name=dhcp_state,json=dhcpState,proto3,oneof"`
 }
 
+type Envelope_DhcpLeaseChunk struct {
+	// Issue 4, DHCP state streaming and interface changes (P), 74-79.
+	DhcpLeaseChunk *DHCPLeaseChunk `protobuf:"bytes,74,opt,name=dhcp_lease_chunk,json=dhcpLeaseChunk,proto3,oneof"`
+}
+
+type Envelope_DhcpStateEnd struct {
+	DhcpStateEnd *DHCPStateEnd `protobuf:"bytes,75,opt,name=dhcp_state_end,json=dhcpStateEnd,proto3,oneof"`
+}
+
+type Envelope_DhcpInterfaces struct {
+	DhcpInterfaces *DHCPInterfaces `protobuf:"bytes,76,opt,name=dhcp_interfaces,json=dhcpInterfaces,proto3,oneof"`
+}
+
+type Envelope_ScriptEvent struct {
+	// Issue 4, dhcp-script helper (X), 80-89.
+	ScriptEvent *ScriptEvent `protobuf:"bytes,80,opt,name=script_event,json=scriptEvent,proto3,oneof"`
+}
+
+type Envelope_ScriptDone struct {
+	ScriptDone *ScriptDone `protobuf:"bytes,81,opt,name=script_done,json=scriptDone,proto3,oneof"`
+}
+
 func (*Envelope_Hello) isEnvelope_Msg() {}
 
 func (*Envelope_Ready) isEnvelope_Msg() {}
@@ -629,6 +720,16 @@ func (*Envelope_LeaseCommit) isEnvelope_Msg() {}
 func (*Envelope_LeaseCommitted) isEnvelope_Msg() {}
 
 func (*Envelope_DhcpState) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpLeaseChunk) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpStateEnd) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpInterfaces) isEnvelope_Msg() {}
+
+func (*Envelope_ScriptEvent) isEnvelope_Msg() {}
+
+func (*Envelope_ScriptDone) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -1871,8 +1972,12 @@ type LocalHost struct {
 	// 4 or 16 bytes; empty only for KIND_INTERFACE_NAME.
 	Address []byte `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// Lower case, no trailing dot; the first is answered for PTR.
-	Names         []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
-	Ttl           uint32   `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Names []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
+	Ttl   uint32   `protobuf:"varint,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// KIND_DHCP_LEASE: when the lease ends, in seconds since the Unix epoch
+	// (0: never). Answers carry min(ttl, the lease's remaining time), as
+	// dnsmasq's do, and none is given once the lease is over.
+	Expires       int64 `protobuf:"varint,100,opt,name=expires,proto3" json:"expires,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1931,6 +2036,13 @@ func (x *LocalHost) GetNames() []string {
 func (x *LocalHost) GetTtl() uint32 {
 	if x != nil {
 		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LocalHost) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
 	}
 	return 0
 }
@@ -2424,7 +2536,15 @@ type StatsReport struct {
 	TcpHighest     uint32 `protobuf:"varint,12,opt,name=tcp_highest,json=tcpHighest,proto3" json:"tcp_highest,omitempty"`
 	TcpMax         uint32 `protobuf:"varint,13,opt,name=tcp_max,json=tcpMax,proto3" json:"tcp_max,omitempty"`
 	// Log lines dropped because the log queue was full.
-	LogLinesLost  uint64 `protobuf:"varint,14,opt,name=log_lines_lost,json=logLinesLost,proto3" json:"log_lines_lost,omitempty"`
+	LogLinesLost uint64 `protobuf:"varint,14,opt,name=log_lines_lost,json=logLinesLost,proto3" json:"log_lines_lost,omitempty"`
+	// The cache dump dnsmasq writes after the counters when log-queries is
+	// on: one entry per cached record. A long dump comes in several
+	// StatsReports with the same id; every one but the last has
+	// dump_continues set, and only the first carries the counters.
+	CacheDump     []*CacheDumpEntry `protobuf:"bytes,15,rep,name=cache_dump,json=cacheDump,proto3" json:"cache_dump,omitempty"`
+	DumpContinues bool              `protobuf:"varint,16,opt,name=dump_continues,json=dumpContinues,proto3" json:"dump_continues,omitempty"`
+	// Whether to write the dump at all (log-queries).
+	DumpCache     bool `protobuf:"varint,17,opt,name=dump_cache,json=dumpCache,proto3" json:"dump_cache,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2557,6 +2677,99 @@ func (x *StatsReport) GetLogLinesLost() uint64 {
 	return 0
 }
 
+func (x *StatsReport) GetCacheDump() []*CacheDumpEntry {
+	if x != nil {
+		return x.CacheDump
+	}
+	return nil
+}
+
+func (x *StatsReport) GetDumpContinues() bool {
+	if x != nil {
+		return x.DumpContinues
+	}
+	return false
+}
+
+func (x *StatsReport) GetDumpCache() bool {
+	if x != nil {
+		return x.DumpCache
+	}
+	return false
+}
+
+// CacheDumpEntry is one line of dnsmasq's SIGUSR1 cache dump.
+type CacheDumpEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The address, CNAME target or "<TYPE>"; empty for negative entries.
+	Data string `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// dnsmasq's flag letters, e.g. "4F", "6F   N", "CF", "4 R".
+	Flags string `protobuf:"bytes,3,opt,name=flags,proto3" json:"flags,omitempty"`
+	// When the record expires (Unix seconds).
+	Expires       int64 `protobuf:"varint,4,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheDumpEntry) Reset() {
+	*x = CacheDumpEntry{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheDumpEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheDumpEntry) ProtoMessage() {}
+
+func (x *CacheDumpEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheDumpEntry.ProtoReflect.Descriptor instead.
+func (*CacheDumpEntry) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CacheDumpEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CacheDumpEntry) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *CacheDumpEntry) GetFlags() string {
+	if x != nil {
+		return x.Flags
+	}
+	return ""
+}
+
+func (x *CacheDumpEntry) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
 // ServerStats is one upstream server's counters.
 type ServerStats struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2573,7 +2786,7 @@ type ServerStats struct {
 
 func (x *ServerStats) Reset() {
 	*x = ServerStats{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	mi := &file_ipc_proto_moat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2798,7 @@ func (x *ServerStats) String() string {
 func (*ServerStats) ProtoMessage() {}
 
 func (x *ServerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[23]
+	mi := &file_ipc_proto_moat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2811,7 @@ func (x *ServerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerStats.ProtoReflect.Descriptor instead.
 func (*ServerStats) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{23}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ServerStats) GetAddress() string {
@@ -2657,7 +2870,7 @@ type NetState struct {
 
 func (x *NetState) Reset() {
 	*x = NetState{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[24]
+	mi := &file_ipc_proto_moat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +2882,7 @@ func (x *NetState) String() string {
 func (*NetState) ProtoMessage() {}
 
 func (x *NetState) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[24]
+	mi := &file_ipc_proto_moat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +2895,7 @@ func (x *NetState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetState.ProtoReflect.Descriptor instead.
 func (*NetState) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{24}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NetState) GetLocalNetworks() []string {
@@ -2711,7 +2924,7 @@ type Neighbour struct {
 
 func (x *Neighbour) Reset() {
 	*x = Neighbour{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[25]
+	mi := &file_ipc_proto_moat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +2936,7 @@ func (x *Neighbour) String() string {
 func (*Neighbour) ProtoMessage() {}
 
 func (x *Neighbour) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[25]
+	mi := &file_ipc_proto_moat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +2949,7 @@ func (x *Neighbour) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Neighbour.ProtoReflect.Descriptor instead.
 func (*Neighbour) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{25}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Neighbour) GetAddress() []byte {
@@ -2772,7 +2985,7 @@ type SocketsChanged struct {
 
 func (x *SocketsChanged) Reset() {
 	*x = SocketsChanged{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[26]
+	mi := &file_ipc_proto_moat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2997,7 @@ func (x *SocketsChanged) String() string {
 func (*SocketsChanged) ProtoMessage() {}
 
 func (x *SocketsChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[26]
+	mi := &file_ipc_proto_moat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +3010,7 @@ func (x *SocketsChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketsChanged.ProtoReflect.Descriptor instead.
 func (*SocketsChanged) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{26}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SocketsChanged) GetAdded() []*Socket {
@@ -2834,7 +3047,7 @@ type DHCPConfig struct {
 
 func (x *DHCPConfig) Reset() {
 	*x = DHCPConfig{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[27]
+	mi := &file_ipc_proto_moat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +3059,7 @@ func (x *DHCPConfig) String() string {
 func (*DHCPConfig) ProtoMessage() {}
 
 func (x *DHCPConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[27]
+	mi := &file_ipc_proto_moat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +3072,7 @@ func (x *DHCPConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPConfig.ProtoReflect.Descriptor instead.
 func (*DHCPConfig) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{27}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DHCPConfig) GetOptions() string {
@@ -2901,7 +3114,7 @@ type NamedText struct {
 
 func (x *NamedText) Reset() {
 	*x = NamedText{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[28]
+	mi := &file_ipc_proto_moat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2913,7 +3126,7 @@ func (x *NamedText) String() string {
 func (*NamedText) ProtoMessage() {}
 
 func (x *NamedText) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[28]
+	mi := &file_ipc_proto_moat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2926,7 +3139,7 @@ func (x *NamedText) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedText.ProtoReflect.Descriptor instead.
 func (*NamedText) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{28}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *NamedText) GetName() string {
@@ -2961,7 +3174,7 @@ type LeaseRecord struct {
 
 func (x *LeaseRecord) Reset() {
 	*x = LeaseRecord{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[29]
+	mi := &file_ipc_proto_moat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3186,7 @@ func (x *LeaseRecord) String() string {
 func (*LeaseRecord) ProtoMessage() {}
 
 func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[29]
+	mi := &file_ipc_proto_moat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3199,7 @@ func (x *LeaseRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseRecord.ProtoReflect.Descriptor instead.
 func (*LeaseRecord) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{29}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *LeaseRecord) GetDelete() bool {
@@ -3052,7 +3265,7 @@ type LeaseCommit struct {
 
 func (x *LeaseCommit) Reset() {
 	*x = LeaseCommit{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[30]
+	mi := &file_ipc_proto_moat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3277,7 @@ func (x *LeaseCommit) String() string {
 func (*LeaseCommit) ProtoMessage() {}
 
 func (x *LeaseCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[30]
+	mi := &file_ipc_proto_moat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3290,7 @@ func (x *LeaseCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCommit.ProtoReflect.Descriptor instead.
 func (*LeaseCommit) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{30}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *LeaseCommit) GetId() uint64 {
@@ -3105,7 +3318,7 @@ type LeaseCommitted struct {
 
 func (x *LeaseCommitted) Reset() {
 	*x = LeaseCommitted{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[31]
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3330,7 @@ func (x *LeaseCommitted) String() string {
 func (*LeaseCommitted) ProtoMessage() {}
 
 func (x *LeaseCommitted) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[31]
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3343,7 @@ func (x *LeaseCommitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCommitted.ProtoReflect.Descriptor instead.
 func (*LeaseCommitted) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{31}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LeaseCommitted) GetId() uint64 {
@@ -3161,7 +3374,7 @@ type DHCPInterface struct {
 
 func (x *DHCPInterface) Reset() {
 	*x = DHCPInterface{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3386,7 @@ func (x *DHCPInterface) String() string {
 func (*DHCPInterface) ProtoMessage() {}
 
 func (x *DHCPInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3399,7 @@ func (x *DHCPInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPInterface.ProtoReflect.Descriptor instead.
 func (*DHCPInterface) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{32}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DHCPInterface) GetName() string {
@@ -3223,7 +3436,7 @@ type DHCPState struct {
 
 func (x *DHCPState) Reset() {
 	*x = DHCPState{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	mi := &file_ipc_proto_moat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3235,7 +3448,7 @@ func (x *DHCPState) String() string {
 func (*DHCPState) ProtoMessage() {}
 
 func (x *DHCPState) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	mi := &file_ipc_proto_moat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3248,7 +3461,7 @@ func (x *DHCPState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPState.ProtoReflect.Descriptor instead.
 func (*DHCPState) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{33}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DHCPState) GetInterfaces() []*DHCPInterface {
@@ -3265,11 +3478,415 @@ func (x *DHCPState) GetLeases() []*LeaseRecord {
 	return nil
 }
 
+// DHCPLeaseChunk (master -> dhcpd, after the DHCPState) carries more of
+// the store's leases: a table too large for one message goes as the
+// DHCPState, chunks, and a DHCPStateEnd.
+type DHCPLeaseChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leases        []*LeaseRecord         `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPLeaseChunk) Reset() {
+	*x = DHCPLeaseChunk{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPLeaseChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPLeaseChunk) ProtoMessage() {}
+
+func (x *DHCPLeaseChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPLeaseChunk.ProtoReflect.Descriptor instead.
+func (*DHCPLeaseChunk) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DHCPLeaseChunk) GetLeases() []*LeaseRecord {
+	if x != nil {
+		return x.Leases
+	}
+	return nil
+}
+
+// DHCPStateEnd closes a DHCPState and its chunks: leases is how many
+// leases they held together, which dhcpd checks before it uses them.
+type DHCPStateEnd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Leases        uint64                 `protobuf:"varint,1,opt,name=leases,proto3" json:"leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPStateEnd) Reset() {
+	*x = DHCPStateEnd{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPStateEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPStateEnd) ProtoMessage() {}
+
+func (x *DHCPStateEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPStateEnd.ProtoReflect.Descriptor instead.
+func (*DHCPStateEnd) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DHCPStateEnd) GetLeases() uint64 {
+	if x != nil {
+		return x.Leases
+	}
+	return 0
+}
+
+// DHCPInterfaces (master -> dhcpd, any time after Ready) replaces the
+// addresses of the DHCP interfaces, which the master watches: only
+// interfaces dhcpd has sockets for are named.
+type DHCPInterfaces struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Interfaces    []*DHCPInterface       `protobuf:"bytes,1,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPInterfaces) Reset() {
+	*x = DHCPInterfaces{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPInterfaces) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPInterfaces) ProtoMessage() {}
+
+func (x *DHCPInterfaces) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPInterfaces.ProtoReflect.Descriptor instead.
+func (*DHCPInterfaces) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *DHCPInterfaces) GetInterfaces() []*DHCPInterface {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+// ScriptEvent asks the dhcp-script helper to run the script once (master
+// -> helper). The helper answers ScriptDone with the same seq, and the
+// master sends the next event only then, so the script runs one at a time
+// and in order, as dnsmasq runs it. The helper builds the script's argv
+// and DNSMASQ_* environment from these fields (scriptd/env.go).
+type ScriptEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// "add", "old", "del" or "init" (init: no other field is set).
+	Action   string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Addr     []byte `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`                         // 4 bytes
+	HwType   uint32 `protobuf:"varint,4,opt,name=hw_type,json=hwType,proto3" json:"hw_type,omitempty"`      // ARP hardware type
+	HwAddr   []byte `protobuf:"bytes,5,opt,name=hw_addr,json=hwAddr,proto3" json:"hw_addr,omitempty"`       // at most 16 bytes
+	ClientId []byte `protobuf:"bytes,6,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"` // DNSMASQ_CLIENT_ID; empty: none
+	// The lease's unqualified name, the 4th argument; "" none.
+	Hostname string `protobuf:"bytes,7,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// DNSMASQ_DOMAIN: the domain of the name's qualified form; "" none.
+	Domain string `protobuf:"bytes,8,opt,name=domain,proto3" json:"domain,omitempty"`
+	// DNSMASQ_OLD_HOSTNAME: set on the "old" event that reports a lost or
+	// replaced name (hostname is then empty, as in dnsmasq).
+	OldHostname   string `protobuf:"bytes,9,opt,name=old_hostname,json=oldHostname,proto3" json:"old_hostname,omitempty"`
+	Expires       int64  `protobuf:"varint,10,opt,name=expires,proto3" json:"expires,omitempty"`                                  // DNSMASQ_LEASE_EXPIRES; 0: infinite
+	TimeRemaining uint32 `protobuf:"varint,11,opt,name=time_remaining,json=timeRemaining,proto3" json:"time_remaining,omitempty"` // DNSMASQ_TIME_REMAINING; 0: not set
+	// DNSMASQ_DATA_MISSING=1: the transaction data below is not known.
+	DataMissing bool `protobuf:"varint,12,opt,name=data_missing,json=dataMissing,proto3" json:"data_missing,omitempty"`
+	// Transaction data dnsmasq passes on "add" (and "old" on renewal);
+	// empty when not known.
+	Interface        string   `protobuf:"bytes,13,opt,name=interface,proto3" json:"interface,omitempty"`                                               // DNSMASQ_INTERFACE
+	Tags             []string `protobuf:"bytes,14,rep,name=tags,proto3" json:"tags,omitempty"`                                                         // DNSMASQ_TAGS, space-separated
+	SuppliedHostname string   `protobuf:"bytes,15,opt,name=supplied_hostname,json=suppliedHostname,proto3" json:"supplied_hostname,omitempty"`         // DNSMASQ_SUPPLIED_HOSTNAME
+	VendorClass      string   `protobuf:"bytes,16,opt,name=vendor_class,json=vendorClass,proto3" json:"vendor_class,omitempty"`                        // DNSMASQ_VENDOR_CLASS
+	UserClasses      []string `protobuf:"bytes,17,rep,name=user_classes,json=userClasses,proto3" json:"user_classes,omitempty"`                        // DNSMASQ_USER_CLASS0..n
+	RelayAddress     []byte   `protobuf:"bytes,18,opt,name=relay_address,json=relayAddress,proto3" json:"relay_address,omitempty"`                     // DNSMASQ_RELAY_ADDRESS; 4 bytes or empty
+	RequestedOptions []uint32 `protobuf:"varint,19,rep,packed,name=requested_options,json=requestedOptions,proto3" json:"requested_options,omitempty"` // DNSMASQ_REQUESTED_OPTIONS
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ScriptEvent) Reset() {
+	*x = ScriptEvent{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScriptEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScriptEvent) ProtoMessage() {}
+
+func (x *ScriptEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScriptEvent.ProtoReflect.Descriptor instead.
+func (*ScriptEvent) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ScriptEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ScriptEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetAddr() []byte {
+	if x != nil {
+		return x.Addr
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetHwType() uint32 {
+	if x != nil {
+		return x.HwType
+	}
+	return 0
+}
+
+func (x *ScriptEvent) GetHwAddr() []byte {
+	if x != nil {
+		return x.HwAddr
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetClientId() []byte {
+	if x != nil {
+		return x.ClientId
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetOldHostname() string {
+	if x != nil {
+		return x.OldHostname
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetExpires() int64 {
+	if x != nil {
+		return x.Expires
+	}
+	return 0
+}
+
+func (x *ScriptEvent) GetTimeRemaining() uint32 {
+	if x != nil {
+		return x.TimeRemaining
+	}
+	return 0
+}
+
+func (x *ScriptEvent) GetDataMissing() bool {
+	if x != nil {
+		return x.DataMissing
+	}
+	return false
+}
+
+func (x *ScriptEvent) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetSuppliedHostname() string {
+	if x != nil {
+		return x.SuppliedHostname
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetVendorClass() string {
+	if x != nil {
+		return x.VendorClass
+	}
+	return ""
+}
+
+func (x *ScriptEvent) GetUserClasses() []string {
+	if x != nil {
+		return x.UserClasses
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetRelayAddress() []byte {
+	if x != nil {
+		return x.RelayAddress
+	}
+	return nil
+}
+
+func (x *ScriptEvent) GetRequestedOptions() []uint32 {
+	if x != nil {
+		return x.RequestedOptions
+	}
+	return nil
+}
+
+// ScriptDone reports one finished ScriptEvent (helper -> master).
+type ScriptDone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The script's exit status; -1 when it was killed by a signal or could
+	// not be started (error says which).
+	ExitStatus    int32  `protobuf:"varint,2,opt,name=exit_status,json=exitStatus,proto3" json:"exit_status,omitempty"`
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScriptDone) Reset() {
+	*x = ScriptDone{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScriptDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScriptDone) ProtoMessage() {}
+
+func (x *ScriptDone) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScriptDone.ProtoReflect.Descriptor instead.
+func (*ScriptDone) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ScriptDone) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ScriptDone) GetExitStatus() int32 {
+	if x != nil {
+		return x.ExitStatus
+	}
+	return 0
+}
+
+func (x *ScriptDone) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\xc1\t\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\x90\f\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -3297,7 +3914,13 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\flease_commit\x18G \x01(\v2\x18.moat.ipc.v1.LeaseCommitH\x00R\vleaseCommit\x12F\n" +
 	"\x0flease_committed\x18H \x01(\v2\x1b.moat.ipc.v1.LeaseCommittedH\x00R\x0eleaseCommitted\x127\n" +
 	"\n" +
-	"dhcp_state\x18I \x01(\v2\x16.moat.ipc.v1.DHCPStateH\x00R\tdhcpStateB\x05\n" +
+	"dhcp_state\x18I \x01(\v2\x16.moat.ipc.v1.DHCPStateH\x00R\tdhcpState\x12G\n" +
+	"\x10dhcp_lease_chunk\x18J \x01(\v2\x1b.moat.ipc.v1.DHCPLeaseChunkH\x00R\x0edhcpLeaseChunk\x12A\n" +
+	"\x0edhcp_state_end\x18K \x01(\v2\x19.moat.ipc.v1.DHCPStateEndH\x00R\fdhcpStateEnd\x12F\n" +
+	"\x0fdhcp_interfaces\x18L \x01(\v2\x1b.moat.ipc.v1.DHCPInterfacesH\x00R\x0edhcpInterfaces\x12=\n" +
+	"\fscript_event\x18P \x01(\v2\x18.moat.ipc.v1.ScriptEventH\x00R\vscriptEvent\x12:\n" +
+	"\vscript_done\x18Q \x01(\v2\x17.moat.ipc.v1.ScriptDoneH\x00R\n" +
+	"scriptDoneB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -3319,19 +3942,20 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x10syscalls_allowed\x18\v \x01(\rR\x0fsyscallsAllowed\x12\x14\n" +
 	"\x05notes\x18\f \x03(\tR\x05notes\"=\n" +
 	"\x05Ready\x124\n" +
-	"\asandbox\x18\x01 \x01(\v2\x1a.moat.ipc.v1.SandboxStatusR\asandbox\"\x82\x02\n" +
+	"\asandbox\x18\x01 \x01(\v2\x1a.moat.ipc.v1.SandboxStatusR\asandbox\"\x99\x02\n" +
 	"\x06Socket\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.moat.ipc.v1.Socket.KindR\x04kind\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
 	"\apktinfo\x18\x03 \x01(\bR\apktinfo\x12\x1c\n" +
-	"\tinterface\x18\x04 \x01(\tR\tinterface\"x\n" +
+	"\tinterface\x18\x04 \x01(\tR\tinterface\"\x8e\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_DNS_UDP\x10\x01\x12\x10\n" +
 	"\fKIND_DNS_TCP\x10\x02\x12\x11\n" +
 	"\rKIND_DHCP_UDP\x10\x03\x12\x14\n" +
 	"\x10KIND_DHCP_PACKET\x10\x04\x12\r\n" +
-	"\tKIND_ICMP\x10\x05\":\n" +
+	"\tKIND_ICMP\x10\x05\x12\x14\n" +
+	"\x10KIND_DHCP_ROUTED\x10\x06\":\n" +
 	"\tSocketSet\x12-\n" +
 	"\asockets\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\asockets\"\xf5\x01\n" +
 	"\bUpstream\x12\x18\n" +
@@ -3432,17 +4056,20 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x04host\x18\x02 \x01(\v2\x16.moat.ipc.v1.LocalHostR\x04host\x12;\n" +
 	"\faddress_rule\x18\x03 \x01(\v2\x18.moat.ipc.v1.AddressRuleR\vaddressRule\x12!\n" +
 	"\flocal_prefix\x18\x04 \x01(\tR\vlocalPrefix\x12\x16\n" +
-	"\x06source\x18\x05 \x01(\tR\x06source\"\xdf\x01\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\x8e\x02\n" +
 	"\tLocalHost\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.moat.ipc.v1.LocalHost.KindR\x04kind\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\fR\aaddress\x12\x14\n" +
 	"\x05names\x18\x03 \x03(\tR\x05names\x12\x10\n" +
-	"\x03ttl\x18\x04 \x01(\rR\x03ttl\"_\n" +
+	"\x03ttl\x18\x04 \x01(\rR\x03ttl\x12\x18\n" +
+	"\aexpires\x18d \x01(\x03R\aexpires\"t\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10KIND_HOST_RECORD\x10\x01\x12\x17\n" +
 	"\x13KIND_INTERFACE_NAME\x10\x02\x12\x12\n" +
-	"\x0eKIND_HOSTS_DIR\x10\x03\"b\n" +
+	"\x0eKIND_HOSTS_DIR\x10\x03\x12\x13\n" +
+	"\x0fKIND_DHCP_LEASE\x10\n" +
+	"\"b\n" +
 	"\vAddressRule\x12\x16\n" +
 	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\fR\aaddress\x12!\n" +
@@ -3469,7 +4096,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x04bits\x18\x01 \x01(\rR\x04bits\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\fR\aaddress\"\x1e\n" +
 	"\fStatsRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa2\x04\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa4\x05\n" +
 	"\vStatsReport\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
@@ -3488,7 +4115,17 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\vtcp_highest\x18\f \x01(\rR\n" +
 	"tcpHighest\x12\x17\n" +
 	"\atcp_max\x18\r \x01(\rR\x06tcpMax\x12$\n" +
-	"\x0elog_lines_lost\x18\x0e \x01(\x04R\flogLinesLost\"\xb5\x01\n" +
+	"\x0elog_lines_lost\x18\x0e \x01(\x04R\flogLinesLost\x12:\n" +
+	"\n" +
+	"cache_dump\x18\x0f \x03(\v2\x1b.moat.ipc.v1.CacheDumpEntryR\tcacheDump\x12%\n" +
+	"\x0edump_continues\x18\x10 \x01(\bR\rdumpContinues\x12\x1d\n" +
+	"\n" +
+	"dump_cache\x18\x11 \x01(\bR\tdumpCache\"h\n" +
+	"\x0eCacheDumpEntry\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\tR\x04data\x12\x14\n" +
+	"\x05flags\x18\x03 \x01(\tR\x05flags\x12\x18\n" +
+	"\aexpires\x18\x04 \x01(\x03R\aexpires\"\xb5\x01\n" +
 	"\vServerStats\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\aqueries\x18\x02 \x01(\x04R\aqueries\x12\x18\n" +
@@ -3541,14 +4178,50 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
 	"interfaces\x18\x01 \x03(\v2\x1a.moat.ipc.v1.DHCPInterfaceR\n" +
 	"interfaces\x120\n" +
-	"\x06leases\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\x06leases*v\n" +
+	"\x06leases\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\x06leases\"B\n" +
+	"\x0eDHCPLeaseChunk\x120\n" +
+	"\x06leases\x18\x01 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\x06leases\"&\n" +
+	"\fDHCPStateEnd\x12\x16\n" +
+	"\x06leases\x18\x01 \x01(\x04R\x06leases\"L\n" +
+	"\x0eDHCPInterfaces\x12:\n" +
+	"\n" +
+	"interfaces\x18\x01 \x03(\v2\x1a.moat.ipc.v1.DHCPInterfaceR\n" +
+	"interfaces\"\xcc\x04\n" +
+	"\vScriptEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x12\n" +
+	"\x04addr\x18\x03 \x01(\fR\x04addr\x12\x17\n" +
+	"\ahw_type\x18\x04 \x01(\rR\x06hwType\x12\x17\n" +
+	"\ahw_addr\x18\x05 \x01(\fR\x06hwAddr\x12\x1b\n" +
+	"\tclient_id\x18\x06 \x01(\fR\bclientId\x12\x1a\n" +
+	"\bhostname\x18\a \x01(\tR\bhostname\x12\x16\n" +
+	"\x06domain\x18\b \x01(\tR\x06domain\x12!\n" +
+	"\fold_hostname\x18\t \x01(\tR\voldHostname\x12\x18\n" +
+	"\aexpires\x18\n" +
+	" \x01(\x03R\aexpires\x12%\n" +
+	"\x0etime_remaining\x18\v \x01(\rR\rtimeRemaining\x12!\n" +
+	"\fdata_missing\x18\f \x01(\bR\vdataMissing\x12\x1c\n" +
+	"\tinterface\x18\r \x01(\tR\tinterface\x12\x12\n" +
+	"\x04tags\x18\x0e \x03(\tR\x04tags\x12+\n" +
+	"\x11supplied_hostname\x18\x0f \x01(\tR\x10suppliedHostname\x12!\n" +
+	"\fvendor_class\x18\x10 \x01(\tR\vvendorClass\x12!\n" +
+	"\fuser_classes\x18\x11 \x03(\tR\vuserClasses\x12#\n" +
+	"\rrelay_address\x18\x12 \x01(\fR\frelayAddress\x12+\n" +
+	"\x11requested_options\x18\x13 \x03(\rR\x10requestedOptions\"U\n" +
+	"\n" +
+	"ScriptDone\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
+	"\vexit_status\x18\x02 \x01(\x05R\n" +
+	"exitStatus\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error*\x8d\x01\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
 	"\x0fTABLE_UPSTREAMS\x10\x1e\x12\x17\n" +
 	"\x13TABLE_LOCAL_RECORDS\x10\n" +
 	"\x12\x17\n" +
-	"\x13TABLE_LOCAL_DYNAMIC\x10\v*T\n" +
+	"\x13TABLE_LOCAL_DYNAMIC\x10\v\x12\x15\n" +
+	"\x11TABLE_LEASE_NAMES\x102*T\n" +
 	"\fLocalService\x12\x15\n" +
 	"\x11LOCAL_SERVICE_OFF\x10\x00\x12\x15\n" +
 	"\x11LOCAL_SERVICE_NET\x10\x01\x12\x16\n" +
@@ -3567,7 +4240,7 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 }
 
 var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ipc_proto_moat_proto_goTypes = []any{
 	(Table)(0),             // 0: moat.ipc.v1.Table
 	(LocalService)(0),      // 1: moat.ipc.v1.LocalService
@@ -3596,17 +4269,23 @@ var file_ipc_proto_moat_proto_goTypes = []any{
 	(*SubnetSource)(nil),   // 24: moat.ipc.v1.SubnetSource
 	(*StatsRequest)(nil),   // 25: moat.ipc.v1.StatsRequest
 	(*StatsReport)(nil),    // 26: moat.ipc.v1.StatsReport
-	(*ServerStats)(nil),    // 27: moat.ipc.v1.ServerStats
-	(*NetState)(nil),       // 28: moat.ipc.v1.NetState
-	(*Neighbour)(nil),      // 29: moat.ipc.v1.Neighbour
-	(*SocketsChanged)(nil), // 30: moat.ipc.v1.SocketsChanged
-	(*DHCPConfig)(nil),     // 31: moat.ipc.v1.DHCPConfig
-	(*NamedText)(nil),      // 32: moat.ipc.v1.NamedText
-	(*LeaseRecord)(nil),    // 33: moat.ipc.v1.LeaseRecord
-	(*LeaseCommit)(nil),    // 34: moat.ipc.v1.LeaseCommit
-	(*LeaseCommitted)(nil), // 35: moat.ipc.v1.LeaseCommitted
-	(*DHCPInterface)(nil),  // 36: moat.ipc.v1.DHCPInterface
-	(*DHCPState)(nil),      // 37: moat.ipc.v1.DHCPState
+	(*CacheDumpEntry)(nil), // 27: moat.ipc.v1.CacheDumpEntry
+	(*ServerStats)(nil),    // 28: moat.ipc.v1.ServerStats
+	(*NetState)(nil),       // 29: moat.ipc.v1.NetState
+	(*Neighbour)(nil),      // 30: moat.ipc.v1.Neighbour
+	(*SocketsChanged)(nil), // 31: moat.ipc.v1.SocketsChanged
+	(*DHCPConfig)(nil),     // 32: moat.ipc.v1.DHCPConfig
+	(*NamedText)(nil),      // 33: moat.ipc.v1.NamedText
+	(*LeaseRecord)(nil),    // 34: moat.ipc.v1.LeaseRecord
+	(*LeaseCommit)(nil),    // 35: moat.ipc.v1.LeaseCommit
+	(*LeaseCommitted)(nil), // 36: moat.ipc.v1.LeaseCommitted
+	(*DHCPInterface)(nil),  // 37: moat.ipc.v1.DHCPInterface
+	(*DHCPState)(nil),      // 38: moat.ipc.v1.DHCPState
+	(*DHCPLeaseChunk)(nil), // 39: moat.ipc.v1.DHCPLeaseChunk
+	(*DHCPStateEnd)(nil),   // 40: moat.ipc.v1.DHCPStateEnd
+	(*DHCPInterfaces)(nil), // 41: moat.ipc.v1.DHCPInterfaces
+	(*ScriptEvent)(nil),    // 42: moat.ipc.v1.ScriptEvent
+	(*ScriptDone)(nil),     // 43: moat.ipc.v1.ScriptDone
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
 	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
@@ -3623,40 +4302,48 @@ var file_ipc_proto_moat_proto_depIdxs = []int32{
 	22, // 11: moat.ipc.v1.Envelope.protocol_error:type_name -> moat.ipc.v1.ProtocolError
 	25, // 12: moat.ipc.v1.Envelope.stats_request:type_name -> moat.ipc.v1.StatsRequest
 	26, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
-	28, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
-	30, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
-	31, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
-	34, // 17: moat.ipc.v1.Envelope.lease_commit:type_name -> moat.ipc.v1.LeaseCommit
-	35, // 18: moat.ipc.v1.Envelope.lease_committed:type_name -> moat.ipc.v1.LeaseCommitted
-	37, // 19: moat.ipc.v1.Envelope.dhcp_state:type_name -> moat.ipc.v1.DHCPState
-	6,  // 20: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	2,  // 21: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	8,  // 22: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	10, // 23: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	1,  // 24: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
-	23, // 25: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
-	0,  // 26: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	13, // 27: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	10, // 28: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
-	15, // 29: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
-	16, // 30: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
-	17, // 31: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
-	3,  // 32: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
-	24, // 33: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
-	24, // 34: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
-	27, // 35: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
-	29, // 36: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
-	8,  // 37: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
-	32, // 38: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
-	32, // 39: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
-	33, // 40: moat.ipc.v1.LeaseCommit.records:type_name -> moat.ipc.v1.LeaseRecord
-	36, // 41: moat.ipc.v1.DHCPState.interfaces:type_name -> moat.ipc.v1.DHCPInterface
-	33, // 42: moat.ipc.v1.DHCPState.leases:type_name -> moat.ipc.v1.LeaseRecord
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	29, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
+	31, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
+	32, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
+	35, // 17: moat.ipc.v1.Envelope.lease_commit:type_name -> moat.ipc.v1.LeaseCommit
+	36, // 18: moat.ipc.v1.Envelope.lease_committed:type_name -> moat.ipc.v1.LeaseCommitted
+	38, // 19: moat.ipc.v1.Envelope.dhcp_state:type_name -> moat.ipc.v1.DHCPState
+	39, // 20: moat.ipc.v1.Envelope.dhcp_lease_chunk:type_name -> moat.ipc.v1.DHCPLeaseChunk
+	40, // 21: moat.ipc.v1.Envelope.dhcp_state_end:type_name -> moat.ipc.v1.DHCPStateEnd
+	41, // 22: moat.ipc.v1.Envelope.dhcp_interfaces:type_name -> moat.ipc.v1.DHCPInterfaces
+	42, // 23: moat.ipc.v1.Envelope.script_event:type_name -> moat.ipc.v1.ScriptEvent
+	43, // 24: moat.ipc.v1.Envelope.script_done:type_name -> moat.ipc.v1.ScriptDone
+	6,  // 25: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 26: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	8,  // 27: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	10, // 28: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 29: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	23, // 30: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 31: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	13, // 32: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	10, // 33: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	15, // 34: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	16, // 35: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	17, // 36: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 37: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	24, // 38: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	24, // 39: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	28, // 40: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	27, // 41: moat.ipc.v1.StatsReport.cache_dump:type_name -> moat.ipc.v1.CacheDumpEntry
+	30, // 42: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	8,  // 43: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	33, // 44: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
+	33, // 45: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
+	34, // 46: moat.ipc.v1.LeaseCommit.records:type_name -> moat.ipc.v1.LeaseRecord
+	37, // 47: moat.ipc.v1.DHCPState.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	34, // 48: moat.ipc.v1.DHCPState.leases:type_name -> moat.ipc.v1.LeaseRecord
+	34, // 49: moat.ipc.v1.DHCPLeaseChunk.leases:type_name -> moat.ipc.v1.LeaseRecord
+	37, // 50: moat.ipc.v1.DHCPInterfaces.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -3685,6 +4372,11 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_LeaseCommit)(nil),
 		(*Envelope_LeaseCommitted)(nil),
 		(*Envelope_DhcpState)(nil),
+		(*Envelope_DhcpLeaseChunk)(nil),
+		(*Envelope_DhcpStateEnd)(nil),
+		(*Envelope_DhcpInterfaces)(nil),
+		(*Envelope_ScriptEvent)(nil),
+		(*Envelope_ScriptDone)(nil),
 	}
 	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -3693,7 +4385,7 @@ func file_ipc_proto_moat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   34,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

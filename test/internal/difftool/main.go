@@ -1,8 +1,10 @@
 // Command difftool runs the network half of moat's differential tests
 // inside a network namespace (the test process itself is outside it):
 //
-//	difftool serve ADDR=ZONEFILE...   fake upstream servers; prints "ready",
-//	                                  runs until stdin closes
+//	difftool serve ADDR[,ADDR]=ZONEFILE...
+//	                                  fake upstream servers (one per
+//	                                  argument, on each of its addresses);
+//	                                  prints "ready", runs until stdin closes
 //	difftool probe SERVER...          waits until every server answers
 //	difftool query                    runs the dnsdiff.Batch read from stdin,
 //	                                  writes the []dnsdiff.Outcome as JSON
@@ -49,10 +51,11 @@ func serve(args []string) error {
 		return fmt.Errorf("serve: no ADDR=ZONEFILE")
 	}
 	for _, a := range args {
-		addr, file, ok := strings.Cut(a, "=")
+		addrs, file, ok := strings.Cut(a, "=")
 		if !ok {
 			return fmt.Errorf("serve: %q is not ADDR=ZONEFILE", a)
 		}
+		addr, more, _ := strings.Cut(addrs, ",")
 		text, err := os.ReadFile(file)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
@@ -66,6 +69,14 @@ func serve(args []string) error {
 			return err
 		}
 		defer u.Close()
+		for _, extra := range strings.Split(more, ",") {
+			if extra == "" {
+				continue
+			}
+			if err := u.Listen(extra); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Println("ready")
 	// The test holds stdin open; when it goes away (even killed), so does

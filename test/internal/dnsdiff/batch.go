@@ -49,9 +49,12 @@ func (b Batch) Run() ([]Outcome, error) {
 		}
 		o := Outcome{Query: spec}
 		for _, s := range b.Sides {
-			r := Exchange(s.Server, q, timeout)
+			r := ExchangeCopies(s.Server, q, timeout)
 			if r.Upstream, err = s.asked(timeout); err != nil {
 				return nil, err
+			}
+			for i, line := range r.Upstream {
+				r.Upstream[i] = s.sourceView(q, line)
 			}
 			o.Results = append(o.Results, r)
 		}

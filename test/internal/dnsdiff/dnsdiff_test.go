@@ -34,6 +34,12 @@ func TestParseQuery(t *testing.T) {
 		{"+ttl=5 x.test", func(q Query) bool { return q.TTL.Tolerance == 5 }, ""},
 		{"+noquestion", func(q Query) bool { return q.NoQuestion && q.Name == "" }, ""},
 		{"+qr +cd +ad +noupstream x.test", func(q Query) bool { return q.QR && q.CD && q.AD && q.IgnoreUpstream }, ""},
+		{"+copies=5 +from=10.0.0.1 +srcaddr +srcport=1-2 x.test", func(q Query) bool {
+			return q.Copies == 5 && q.From.String() == "10.0.0.1" && q.SourceAddr && q.SourcePort && q.PortRange == [2]uint16{1, 2}
+		}, ""},
+		{"+copies=0 x.test", nil, "copies"},
+		{"+srcport=9-1 x.test", nil, "port range"},
+		{"+from=nowhere x.test", nil, "source address"},
 		{"", nil, "no name"},
 		{"+bogus x.test", nil, "unknown option"},
 		{"+opcode=16 x.test", nil, "opcode"},

@@ -11,6 +11,7 @@ package dnsdiff
 import (
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,14 @@ import (
 //	+noquestion     send no question (QDCOUNT 0)
 //	+ttl=exact|any|N  how TTLs are compared (default: within 1 second)
 //	+noupstream     do not compare what the upstream servers were asked
+//	+from=IP        send from this source address (a client on another network)
+//	+srcport[=LO-HI]  compare the source port the upstream saw: exactly, or
+//	                only whether it lies in LO-HI (query-port, min-port, max-port)
+//	+srcaddr        compare the source address the upstream saw (the server's
+//	                own listen address reads "self")
+//	+copies=N       send N copies at once, from N sockets (in-flight
+//	                de-duplication); the first reply is compared, and all
+//	                must say the same
 //
 // TYPE defaults to A and CLASS to IN; both take mnemonics or TYPEnnn /
 // CLASSnnn.
@@ -51,9 +60,20 @@ type Query struct {
 	EDNSOptions []EDNSOption
 	NoQuestion  bool
 
+	// From is the client's source address; zero for the system's choice.
+	From netip.Addr
+
 	// Comparison rules; not sent.
 	TTL            TTLRule
 	IgnoreUpstream bool
+	// SourcePort: compare the upstream query's source port, exactly or
+	// (PortRange set) only whether it lies in PortRange. SourceAddr:
+	// compare its source address.
+	SourcePort bool
+	PortRange  [2]uint16
+	SourceAddr bool
+	// Copies > 1 sends that many copies of the query at once.
+	Copies int
 }
 
 // EDNSOption is a raw EDNS option to send.
@@ -137,6 +157,31 @@ func (q *Query) setOption(opt string) error {
 		q.NoQuestion = true
 	case "noupstream":
 		q.IgnoreUpstream = true
+	case "from":
+		a, err := netip.ParseAddr(val)
+		if err != nil {
+			return fmt.Errorf("source address: %w", err)
+		}
+		q.From = a
+	case "srcaddr":
+		q.SourceAddr = true
+	case "copies":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("want 1 to 100 copies, got %q", val)
+		}
+		q.Copies = n
+	case "srcport":
+		q.SourcePort = true
+		if hasVal {
+			loText, hiText, _ := strings.Cut(val, "-")
+			lo, err1 := strconv.ParseUint(loText, 10, 16)
+			hi, err2 := strconv.ParseUint(hiText, 10, 16)
+			if err1 != nil || err2 != nil || lo > hi {
+				return fmt.Errorf("want a port range LO-HI, got %q", val)
+			}
+			q.PortRange = [2]uint16{uint16(lo), uint16(hi)}
+		}
 	case "do":
 		q.EDNS, q.DO = true, true
 	case "edns":

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -130,6 +131,17 @@ func rcodeName(rc int) string {
 // or a Result with Err set. A UDP reply with another ID is skipped (as a
 // stub resolver would) until the timeout.
 func Exchange(server string, q Query, timeout time.Duration) Result {
+	r := exchange(server, q, timeout)
+	// A server that resets a TCP connection at once (local-service)
+	// may do so while the client connects, writes or reads: the same
+	// refusal whenever it lands.
+	if strings.Contains(r.Err, "connection reset by peer") {
+		r.Err = "connection reset"
+	}
+	return r
+}
+
+func exchange(server string, q Query, timeout time.Duration) Result {
 	var idb [2]byte
 	if _, err := rand.Read(idb[:]); err != nil {
 		return Result{Err: fmt.Sprintf("random id: %v", err)}
@@ -144,7 +156,15 @@ func Exchange(server string, q Query, timeout time.Duration) Result {
 		network = "tcp"
 	}
 	deadline := time.Now().Add(timeout)
-	conn, err := net.DialTimeout(network, server, timeout)
+	d := net.Dialer{Timeout: timeout}
+	if q.From.IsValid() {
+		if q.TCP {
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(q.From, 0))
+		} else {
+			d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(q.From, 0))
+		}
+	}
+	conn, err := d.Dial(network, server)
 	if err != nil {
 		return Result{Err: fmt.Sprintf("connect: %v", err)}
 	}

@@ -24,14 +24,20 @@ import (
 //	drop.*                                      no reply at all
 //	tc.*                                        over UDP: TC set and nothing else
 //	                                            (over TCP the data answers)
+//	slow.*                                      the data's answer, after SlowDelay
+//
+// A line "$LOOP" makes the upstream a forwarding loop for loop probes
+// (see LoopDirective).
 type Zone struct {
 	owners map[string][]dns.RR // by lower-case owner name
 	exists map[string]bool     // owners and their ancestors (empty non-terminals)
+	loop   bool
 }
 
 // ParseZone parses zone-file text.
 func ParseZone(text string) (*Zone, error) {
 	z := &Zone{owners: map[string][]dns.RR{}, exists: map[string]bool{}}
+	text, z.loop = cutLoopDirective(text)
 	zp := dns.NewZoneParser(strings.NewReader("$TTL 300\n"+text), ".", "zone")
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		owner := strings.ToLower(rr.Header().Name)
@@ -227,6 +233,11 @@ func Summarize(req *dns.Msg, tcp bool) string {
 		}
 		for _, o := range opt.Option {
 			e += fmt.Sprintf("/opt%d", o.Option())
+			// The options that carry the client's identity show their
+			// data: the subnet, the MAC.
+			if clientOptions[o.Option()] {
+				e += "=" + o.String()
+			}
 		}
 		bits = append(bits, e)
 	} else {
@@ -240,6 +251,8 @@ type Upstream struct {
 	zone    *Zone
 	mu      sync.Mutex
 	asked   []string
+	looped  map[string]int // loop probes sent back, by name
+	port    string         // the first address's port; guarded by mu
 	servers []*dns.Server
 }
 
@@ -266,8 +279,33 @@ func ServeUpstream(addr string, zone *Zone) (*Upstream, error) {
 			return nil, fmt.Errorf("listen %s/%s: not started after 5s", addr, network)
 		}
 		u.servers = append(u.servers, srv)
+		if network == "udp" {
+			u.mu.Lock()
+			u.port = portOf(srv.PacketConn.LocalAddr())
+			u.mu.Unlock()
+		}
 	}
 	return u, nil
+}
+
+// Listen makes the upstream answer on one more address (a second port),
+// with the same data and the same record of what it was asked.
+func (u *Upstream) Listen(addr string) error {
+	for _, network := range []string{"udp", "tcp"} {
+		started := make(chan struct{})
+		srv := &dns.Server{Addr: addr, Net: network, Handler: u, NotifyStartedFunc: func() { close(started) }}
+		failed := make(chan error, 1)
+		go func() { failed <- srv.ListenAndServe() }()
+		select {
+		case <-started:
+		case err := <-failed:
+			return fmt.Errorf("listen %s/%s: %w", addr, network, err)
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("listen %s/%s: not started after 5s", addr, network)
+		}
+		u.servers = append(u.servers, srv)
+	}
+	return nil
 }
 
 // Addr is the UDP address the upstream answers on.
@@ -297,9 +335,28 @@ func (u *Upstream) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		_ = w.WriteMsg(m)
 		return
 	}
+	line := Summarize(req, tcp)
+	// A query to another port than the first address's says so:
+	// "www.example.test. IN A udp#5353 | ...".
 	u.mu.Lock()
-	u.asked = append(u.asked, Summarize(req, tcp))
+	first := u.port
 	u.mu.Unlock()
+	if port := portOf(w.LocalAddr()); port != first {
+		transport := " udp | "
+		if tcp {
+			transport = " tcp | "
+		}
+		line = strings.Replace(line, transport, strings.TrimSuffix(transport, " | ")+"#"+port+" | ", 1)
+	}
+	u.mu.Lock()
+	u.asked = append(u.asked, line+sourceMark+w.RemoteAddr().String())
+	u.mu.Unlock()
+	if u.zone.loop && u.loopBack(w, req) {
+		return
+	}
+	if len(req.Question) == 1 && strings.HasPrefix(strings.ToLower(req.Question[0].Name), "slow.") {
+		time.Sleep(SlowDelay)
+	}
 	if m := u.zone.Answer(req, tcp); m != nil {
 		_ = w.WriteMsg(m)
 	}
@@ -323,4 +380,9 @@ func Asked(addr string, timeout time.Duration) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func portOf(a net.Addr) string {
+	_, port, _ := net.SplitHostPort(a.String())
+	return port
 }

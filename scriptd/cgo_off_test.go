@@ -1,0 +1,6 @@
+//go:build !cgo
+
+package scriptd
+
+// cgoBuild: see cgo_on_test.go.
+const cgoBuild = false
