@@ -146,12 +146,12 @@ func TestQueryFilters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/"+dns.TypeToString[tt.qtype], func(t *testing.T) {
-			before := up.queries()
+			before := up.queriesFor(tt.name, tt.qtype)
 			r := ask(t, d, newQuery(tt.name, tt.qtype), "udp")
 			if r.Rcode != tt.rcode || r.Authoritative != tt.aa {
 				t.Errorf("rcode %s aa %v, want %s aa %v", dns.RcodeToString[r.Rcode], r.Authoritative, dns.RcodeToString[tt.rcode], tt.aa)
 			}
-			if forwarded := up.queries() > before; forwarded != tt.forwarded {
+			if forwarded := up.queriesFor(tt.name, tt.qtype) > before; forwarded != tt.forwarded {
 				t.Errorf("forwarded %v, want %v", forwarded, tt.forwarded)
 			}
 			if tt.log != "" {

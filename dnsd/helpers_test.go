@@ -44,21 +44,38 @@ type testUpstream struct {
 	udp     atomic.Int64
 	tcp     atomic.Int64
 	handler func(w dns.ResponseWriter, r *dns.Msg)
+
+	mu     sync.Mutex
+	byName map[string]int // "name/type" (lower case) -> queries
 }
 
 func (u *testUpstream) queries() int64 { return u.udp.Load() + u.tcp.Load() }
+
+// queriesFor counts the queries for one question only, so that a late
+// retry of another question cannot be counted.
+func (u *testUpstream) queriesFor(name string, qtype uint16) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.byName[strings.ToLower(name)+"/"+dns.TypeToString[qtype]]
+}
 
 // startUpstream starts a test upstream whose answers come from handler.
 func startUpstream(t testing.TB, handler func(w dns.ResponseWriter, r *dns.Msg)) *testUpstream {
 	t.Helper()
 	pc, ln := udpAndTCPOnOnePort(t)
 	port := pc.LocalAddr().(*net.UDPAddr).Port
-	u := &testUpstream{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), handler: handler}
+	u := &testUpstream{addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), handler: handler, byName: map[string]int{}}
 	mux := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
 		if w.RemoteAddr().Network() == "tcp" {
 			u.tcp.Add(1)
 		} else {
 			u.udp.Add(1)
+		}
+		if len(r.Question) == 1 {
+			q := r.Question[0]
+			u.mu.Lock()
+			u.byName[strings.ToLower(q.Name)+"/"+dns.TypeToString[q.Qtype]]++
+			u.mu.Unlock()
 		}
 		u.handler(w, r)
 	})

@@ -179,6 +179,15 @@ func (a *localAnswer) addresses(n *localName, v6 bool) {
 				list = append(list, localAddr{addr: ip, source: "config"})
 			}
 		}
+		if len(list) == 0 && a.req.st.cfg.logQueries {
+			// The interface has no address of this family: NODATA, which
+			// dnsmasq logs as "config NAME is NODATA-IPv4".
+			what := "NODATA-IPv4"
+			if v6 {
+				what = "NODATA-IPv6"
+			}
+			a.s.logLine(a.req, "%s %s is %s", "config", logName(a.owner), what)
+		}
 	} else {
 		if n != nil {
 			list = appendFamily(list, n.hostRecord, v6)

@@ -20,7 +20,6 @@ import (
 const (
 	reasonLogFollows = "the log lines follow the known differences of the answers (see known)"
 
-	reasonInterfaceNameNoLog = "moat answers an interface-name name that has no address of the asked family (NODATA) without a log line; dnsmasq logs \"config NAME is NODATA-IPv4\" (dnsd/local.go, area A, to fix)"
 )
 
 // logKnown is a log line (normalised, as the failure report prints it)

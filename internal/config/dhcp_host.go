@@ -370,7 +370,13 @@ func hostFields(h DHCPHost) []string {
 		f = append(f, h.Addr.String())
 	}
 	if h.Name != "" {
-		f = append(f, h.FQDN())
+		n := h.FQDN()
+		// A bare name that reads as a lease time or a keyword keeps a
+		// final dot, which makes it a name again when parsed.
+		if h.Domain == "" && (isLeaseTimeText(n) || n == "infinite" || n == "ignore") {
+			n += "."
+		}
+		f = append(f, n)
 	}
 	if h.Lease != 0 {
 		f = append(f, h.Lease.String())

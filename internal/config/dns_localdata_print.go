@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -35,7 +36,15 @@ func (l *LocalData) printLocalData(b *strings.Builder) {
 		line("domain", domainFields(d)...)
 	}
 	for _, r := range l.HostRecords {
-		f := append([]string{}, r.Names...)
+		var f []string
+		for _, n := range r.Names {
+			// A name that reads as a TTL or an address keeps its final
+			// dot, which makes it a name again when parsed.
+			if _, err := netip.ParseAddr(n); err == nil || isDecimal(n) {
+				n += "."
+			}
+			f = append(f, n)
+		}
 		if r.V4.IsValid() {
 			f = append(f, r.V4.String())
 		}
