@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"fmt"
 	"net"
 	"reflect"
 	"strconv"
@@ -138,12 +139,14 @@ func TestMalformedDroppedServerGoesOn(t *testing.T) {
 	twoWire, _ := two.Pack()
 	good, _ := newQuery("bar.lan.", dns.TypeA).Pack()
 	bad := [][]byte{
-		{0x12},                        // shorter than a header
-		good[:len(good)-3],            // question cut short
-		append(good[:12:12], 0xc0, 0), // compression pointer loop start
-		respWire,                      // a response, not a query
-		twoWire,                       // two questions
-		make([]byte, 600),             // zeros: header says nothing, question absent
+		{0x12},                         // shorter than a header
+		good[:len(good)-3],             // question cut short
+		append(good[:12:12], 0xc0, 12), // compression pointer to itself: a loop
+		good[:len(good)-4],             // a name without type and class
+		good[:len(good)-2],             // a name and a type without class
+		respWire,                       // a response, not a query
+		twoWire,                        // two questions
+		make([]byte, 600),              // zeros: header says nothing, question absent
 	}
 	for _, b := range bad {
 		if _, err := conn.Write(b); err != nil {
@@ -154,7 +157,7 @@ func TestMalformedDroppedServerGoesOn(t *testing.T) {
 	if len(r.Answer) != 1 {
 		t.Fatalf("answer after garbage: %v", r)
 	}
-	waitFor(t, "malformed count", func() bool { return d.server.stats.malformed.Load() == uint64(len(bad)) })
+	waitFor(t, fmt.Sprintf("malformed count %d", len(bad)), func() bool { return d.server.stats.malformed.Load() == uint64(len(bad)) })
 }
 
 func TestTCPServing(t *testing.T) {

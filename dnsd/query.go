@@ -45,7 +45,7 @@ func (s *Server) handleLocalAt(st *state, raw []byte, client netip.AddrPort, dst
 		return nil, nil
 	}
 	msg := new(dns.Msg)
-	if err := msg.Unpack(raw); err != nil {
+	if err := msg.Unpack(raw); err != nil || !wholeQuestion(raw) {
 		s.stats.malformed.Add(1)
 		return nil, nil
 	}
@@ -161,4 +161,15 @@ func (s *Server) finish(req *request, m *dns.Msg) []byte {
 		}
 	}
 	return out
+}
+
+// wholeQuestion reports whether a query's first question has its type
+// and class: miekg/dns accepts a question cut short after the name or
+// the type, which dnsmasq (and moat) drop as malformed.
+func wholeQuestion(raw []byte) bool {
+	if len(raw) < 12 || raw[4] == 0 && raw[5] == 0 {
+		return true // no question: judged later
+	}
+	_, off, err := dns.UnpackDomainName(raw, 12)
+	return err == nil && off+4 <= len(raw)
 }

@@ -206,7 +206,7 @@ domain=lan.test,192.168.8.0/24,local
 		},
 	},
 	diffScenario{
-		name: "localdata-interface-name",
+		name:  "localdata-interface-name",
 		conf:  "interface-name=lo.test,lo\ninterface-name=lo4.test,lo/4\ninterface-name=none.test,nosuch0\naddn-hosts=%DIR%/hosts\n",
 		files: map[string]string{"hosts": "192.0.2.200 lo.test\n"},
 		queries: []string{

@@ -19,7 +19,6 @@ import (
 // Reasons of log differences several scenarios share.
 const (
 	reasonLogFollows = "the log lines follow the known differences of the answers (see known)"
-
 )
 
 // logKnown is a log line (normalised, as the failure report prints it)

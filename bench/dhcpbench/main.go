@@ -29,9 +29,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +51,12 @@ type options struct {
 	serverCPU, clientCPU          string
 	markdown                      string
 	keep                          bool
+	// rates, when set, replaces the search: one step at each rate, to
+	// show how a server behaves at and past its limit (overload).
+	rates []int
+	// during is a shell command run while each step's perfdhcp runs
+	// (after the server answers), e.g. a profiler; "" for none.
+	during string
 }
 
 func main() {
@@ -71,9 +80,23 @@ func main() {
 	flag.StringVar(&o.clientCPU, "client-cpu", "1", "CPU list perfdhcp is pinned to")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the result table (markdown) to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, lease files)")
+	var rates string
+	flag.StringVar(&rates, "rates", "", "comma-separated rates to run once each instead of the search (overload behaviour)")
+	flag.StringVar(&o.during, "during", "", "shell command run during each step's perfdhcp run (e.g. perf record); $DHCPBENCH_RATE is the step's rate")
 	flag.IntVar(&niceness, "nice", 0, "nice value of servers and perfdhcp (negative: ahead of other work on a shared machine)")
 	flag.Parse()
 	o.servers = strings.Split(servers, ",")
+	for _, f := range strings.Split(rates, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "dhcpbench: -rates: bad rate %q\n", f)
+			os.Exit(2)
+		}
+		o.rates = append(o.rates, n)
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintf(os.Stderr, "dhcpbench: %v\n", err)
 		os.Exit(1)
@@ -126,13 +149,34 @@ func run(o options) error {
 		return err
 	}
 	defer link.close()
+	// An interrupted run removes its namespaces too (the servers and
+	// perfdhcp die with this process through Pdeathsig or the kill).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		link.close()
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+		os.Exit(130)
+	}()
 
 	b := &bench{o: o, dir: dir, link: link}
 	var results []result
+	var fixed []rateResult
 	for _, name := range o.servers {
 		spec, ok := serverSpecs[name]
 		if !ok {
 			return fmt.Errorf("unknown server %q (known: moat, moat-ping, dnsmasq, kea)", name)
+		}
+		if len(o.rates) > 0 {
+			r, err := b.measureRates(name, spec)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			fixed = append(fixed, r)
+			continue
 		}
 		r, err := b.measureServer(name, spec)
 		if err != nil {
@@ -140,7 +184,12 @@ func run(o options) error {
 		}
 		results = append(results, r)
 	}
-	table := report(o, results)
+	var table string
+	if len(o.rates) > 0 {
+		table = reportRates(o, fixed)
+	} else {
+		table = report(o, results)
+	}
 	fmt.Print(table)
 	if o.markdown != "" {
 		if err := os.WriteFile(o.markdown, []byte(table), 0o644); err != nil {

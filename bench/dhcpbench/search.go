@@ -46,6 +46,8 @@ func (b *bench) step(name string, spec serverSpec, n, rate int) (perfRun, error)
 	if err := b.waitReady(spec.dropTime); err != nil {
 		return perfRun{}, fmt.Errorf("not answering (log in %s): %w", filepath.Join(dir, "server.log"), err)
 	}
+	during := b.startDuring(dir, rate)
+	defer stopDuring(during)
 	return b.perfdhcp(rate, b.o.step, spec.dropTime)
 }
 
