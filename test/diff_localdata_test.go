@@ -192,6 +192,24 @@ domain=v6.test,2001:db8:6::/48
 		},
 	},
 	diffScenario{
+		// domain= with an address range (first,last) rather than a subnet.
+		name: "localdata-expand-hosts-domain-range",
+		conf: `addn-hosts=%DIR%/hosts
+expand-hosts
+domain=lan.test
+domain=lab.test,10.2.0.10,10.2.0.20
+`,
+		files: map[string]string{"hosts": "10.2.0.15 inrange\n10.2.0.25 outrange\n"},
+		queries: []string{
+			"+ttl=exact inrange.lab.test A",
+			"+ttl=exact inrange.lan.test A",
+			"+ttl=exact outrange.lan.test A",
+			"+ttl=exact outrange.lab.test A",
+			"+ttl=exact 15.0.2.10.in-addr.arpa PTR",
+			"+ttl=exact 25.0.2.10.in-addr.arpa PTR",
+		},
+	},
+	diffScenario{
 		name: "localdata-domain-local",
 		conf: `addn-hosts=%DIR%/hosts
 domain=lan.test,192.168.8.0/24,local
