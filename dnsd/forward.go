@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -103,7 +104,12 @@ func sourcePort(up *upstream, pol *upstreamPolicy) int {
 func (s *Server) exchangeUDP(ctx context.Context, up *upstream, req *request, wire []byte) (*dns.Msg, error) {
 	pol := &req.st.cfg.upstream.policy
 	if port := sourcePort(up, pol); port >= 0 {
-		return s.exchangeShared(ctx, up, req, wire, port)
+		// The shared socket's reader matches server and ID; acceptReply
+		// learns the server from the request (0x20's fallback is per
+		// server).
+		one := *req
+		one.servers = unsafe.Slice(up, 1)
+		return s.exchangeShared(ctx, up, &one, wire, port)
 	}
 	f, id, err := sendUDP(up, pol, wire)
 	if err != nil {
@@ -148,16 +154,24 @@ func (s *Server) awaitUDP(ctx context.Context, f *os.File, id uint16, up *upstre
 		if err != nil {
 			return nil, fmt.Errorf("read from %s: %w", up.label, err)
 		}
-		if reply, ok := s.acceptReply(req, buf[:n], id); ok {
+		if reply, ok := s.acceptReplyFrom(up, req, buf[:n], id); ok {
 			return reply, nil
 		}
 	}
 	return nil, fmt.Errorf("read from %s: %d unusable datagrams", up.label, maxUpstreamRead)
 }
 
-// acceptReply validates a datagram as the reply to the query with this
-// ID, counting what it rejects.
+// acceptReply is acceptReplyFrom for the server req.servers[0]: the
+// shared socket's reader (upstream_shared.go) gets a request naming the
+// server it asked (exchangeUDP).
 func (s *Server) acceptReply(req *request, b []byte, id uint16) (*dns.Msg, bool) {
+	return s.acceptReplyFrom(&req.servers[0], req, b, id)
+}
+
+// acceptReplyFrom validates a datagram from up as the reply to the query
+// with this ID and req's question, spelled as sent (0x20,
+// forward_case.go), counting what it rejects.
+func (s *Server) acceptReplyFrom(up *upstream, req *request, b []byte, id uint16) (*dns.Msg, bool) {
 	reply, err := validateReply(b, id, req.q)
 	switch {
 	case errors.Is(err, errMismatch):
@@ -165,6 +179,8 @@ func (s *Server) acceptReply(req *request, b []byte, id uint16) (*dns.Msg, bool)
 		return nil, false
 	case err != nil:
 		s.stats.upstreamBad.Add(1)
+		return nil, false
+	case !s.checkCase(up, req, id, reply): // another spelling: a forgery, or a server that does not keep case
 		return nil, false
 	case s.ignoreReply(req, reply): // ignore-address: wait for another
 		return nil, false
@@ -209,7 +225,8 @@ func (s *Server) exchangeTCP(ctx context.Context, up *upstream, req *request, wi
 
 // validateReply parses an upstream datagram and accepts it only as the
 // answer to the query with this ID and question: QR set, opcode QUERY, one
-// question equal to ours (name case-insensitively, type, class). A
+// question equal to ours (name case-insensitively, type, class; a UDP
+// reply's case is checkCase's). A
 // truncated reply whose records do not parse is accepted with its header
 // and question only: the client learns TC and retries over TCP.
 func validateReply(b []byte, id uint16, q dns.Question) (*dns.Msg, error) {
@@ -228,6 +245,15 @@ func validateReply(b []byte, id uint16, q dns.Question) (*dns.Msg, error) {
 	}
 	if !m.Response || m.Opcode != dns.OpcodeQuery {
 		return nil, fmt.Errorf("not a query response: %w", errBadReply)
+	}
+	// miekg/dns takes the header's counts as upper bounds; a whole reply
+	// whose counts promise more records than it holds is malformed (a
+	// truncated one may be cut anywhere).
+	if !m.Truncated && (int(binary.BigEndian.Uint16(b[4:])) != len(m.Question) ||
+		int(binary.BigEndian.Uint16(b[6:])) != len(m.Answer) ||
+		int(binary.BigEndian.Uint16(b[8:])) != len(m.Ns) ||
+		int(binary.BigEndian.Uint16(b[10:])) != len(m.Extra)) {
+		return nil, fmt.Errorf("header counts more records than the reply holds: %w", errBadReply)
 	}
 	if len(m.Question) != 1 {
 		return nil, fmt.Errorf("%d questions: %w", len(m.Question), errMismatch)

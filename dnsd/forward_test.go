@@ -170,18 +170,19 @@ func TestMismatchedRepliesIgnored(t *testing.T) {
 		wrongType.Question[0].Qtype = dns.TypeAAAA
 		notResponse := aReply(q, "6.6.6.6")
 		notResponse.Response = false
-		// The upstream may change the case of the question (0x20).
+		// The question in another case than sent (0x20): a forgery.
+		wrongCase := aReply(q, "6.6.6.6")
+		wrongCase.Question[0].Name = flipCase(q.Question[0].Name)
 		good := aReply(q, "7.7.7.7")
-		good.Question[0].Name = "A.EXAMPLE."
-		return []*dns.Msg{wrongID, wrongName, wrongType, notResponse, good}
+		return []*dns.Msg{wrongID, wrongName, wrongType, wrongCase, notResponse, good}
 	})
 	d := startDNSD(t, upstreamCfg(addr), "", instanceOptions{})
 	r := ask(t, d, newQuery("a.example.", dns.TypeA), "udp")
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "7.7.7.7" {
 		t.Fatalf("answer %v, want the matching reply's 7.7.7.7", r.Answer)
 	}
-	if got := d.server.stats.upstreamMismatch.Load(); got != 3 {
-		t.Errorf("mismatches counted %d, want 3", got)
+	if got := d.server.stats.upstreamMismatch.Load(); got != 4 {
+		t.Errorf("mismatches counted %d, want 4", got)
 	}
 	if got := d.server.stats.upstreamBad.Load(); got != 1 {
 		t.Errorf("bad replies counted %d, want 1", got)

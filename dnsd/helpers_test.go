@@ -76,6 +76,11 @@ func startUpstream(t testing.TB, handler func(w dns.ResponseWriter, r *dns.Msg))
 			u.mu.Lock()
 			u.byName[strings.ToLower(q.Name)+"/"+dns.TypeToString[q.Qtype]]++
 			u.mu.Unlock()
+			// As a real server: names match in any case (dnsd sends a
+			// random one, 0x20), and the reply echoes the case asked.
+			lower := strings.ToLower(q.Name)
+			r.Question[0].Name = lower
+			w = caseEchoWriter{w, lower, q.Name}
 		}
 		u.handler(w, r)
 	})
@@ -87,6 +92,18 @@ func startUpstream(t testing.TB, handler func(w dns.ResponseWriter, r *dns.Msg))
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
 	return u
+}
+
+// caseEchoWriter gives a test upstream's reply the question's spelling as
+// asked back (forward_case.go's restoreCase).
+type caseEchoWriter struct {
+	dns.ResponseWriter
+	lower, asked string
+}
+
+func (w caseEchoWriter) WriteMsg(m *dns.Msg) error {
+	restoreCase(m, w.lower, w.asked)
+	return w.ResponseWriter.WriteMsg(m)
 }
 
 // answerA answers every A query with ip and TTL ttl, everything else NODATA.

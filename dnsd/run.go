@@ -35,6 +35,7 @@ func Run(args []string) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
+	w.Sockets = takeSocketFilters(w.Sockets) // issue 5: the eBPF descriptors (upstream_filter.go)
 	err = Serve(ctx, w.Conn, w.Sockets, w.Ready)
 	for _, s := range w.Sockets {
 		s.File.Close()
@@ -102,6 +103,7 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			if err != nil {
 				return err
 			}
+			setUpstreamFilterMode(m.DnsConfig.GetSocketFilter())     // issue 5 (upstream_filter.go)
 			if c, err = s.withUpstreams(c, nil, false); err != nil { // area C (upstream_install.go)
 				return err
 			}

@@ -399,7 +399,7 @@ func (m *missReader) event(ev *unix.EpollEvent) {
 			m.s.stats.upstreamBad.Add(1)
 			continue
 		}
-		if reply, ok := m.s.acceptReply(r.req, m.buf[:n], t.id); ok {
+		if reply, ok := m.s.acceptReplyFrom(up, &r.upReq, m.buf[:n], t.id); ok {
 			m.finish(t, tryResult{idx: t.idx, reply: reply})
 			return
 		}

@@ -36,6 +36,10 @@ type upstreamRuntime struct {
 
 	loop loopState
 
+	// cases is 0x20's record of servers that change the case of the
+	// question (forward_case.go).
+	cases caseTable
+
 	joined  atomic.Uint64 // client queries that joined a flight in progress
 	retries atomic.Uint64 // client retries of a query in progress
 	full    atomic.Uint64 // queries refused at dns-forward-max

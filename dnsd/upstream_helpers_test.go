@@ -3,6 +3,7 @@ package dnsd
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,10 +55,17 @@ func startRecUpstream(t testing.TB, ip string, handle func(q *dns.Msg) *dns.Msg)
 				continue
 			}
 			go func() {
+				// As a real server: names match in any case (dnsd sends
+				// a random one, 0x20), and the reply echoes the case
+				// asked.
+				asked := q.Question[0].Name
+				lower := strings.ToLower(asked)
+				q.Question[0].Name = lower
 				m := h(q)
 				if m == nil {
 					return
 				}
+				restoreCase(m, lower, asked)
 				if b, err := m.Pack(); err == nil {
 					_, _ = pc.WriteTo(b, from)
 				}

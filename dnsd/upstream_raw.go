@@ -80,6 +80,7 @@ func rawClose(fd int) {
 
 // rawWrite writes b to fd, retrying on EINTR.
 func rawWrite(fd int, b []byte) syscall.Errno {
+	expectReply(fd, b) // issue 5: the reply's ID for the socket filter (upstream_filter.go)
 	for {
 		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		if e != unix.EINTR {
@@ -113,6 +114,7 @@ func dialFresh(up *upstream, pol *upstreamPolicy) (int, error) {
 		return -1, &sendError{fmt.Errorf("socket: %w", e)}
 	}
 	fd := int(r0)
+	attachUpstreamFilter(fd, up) // issue 5: before bind (upstream_filter.go)
 	fail := func(what string, err error) (int, error) {
 		rawClose(fd)
 		return -1, &sendError{fmt.Errorf("%s: %w", what, err)}
@@ -128,6 +130,7 @@ func dialFresh(up *upstream, pol *upstreamPolicy) (int, error) {
 		port := lo + int(randomUint32()%uint32(hi-lo+1))
 		llen := rawLocalSockaddr(&laddr, family, up.bind.addr, port)
 		if e = rawBind(fd, &laddr, llen); e == 0 {
+			notePort(fd, family, port) // issue 5 (upstream_filter.go)
 			bound = true
 			break
 		}
@@ -143,6 +146,7 @@ func dialFresh(up *upstream, pol *upstreamPolicy) (int, error) {
 		if e = rawBind(fd, &laddr, llen); e != 0 {
 			return fail(bindWhat(up), e)
 		}
+		notePort(fd, family, 0) // issue 5: the kernel's port (upstream_filter.go)
 	}
 	if e = rawConnect(fd, &raddr, rlen); e != 0 {
 		rawClose(fd)
@@ -157,6 +161,7 @@ func dialFreshGeneral(up *upstream, pol *upstreamPolicy) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	filterBoundSocket(fd, up) // issue 5 (upstream_filter.go)
 	if err := unix.Connect(fd, raddr); err != nil {
 		unix.Close(fd)
 		return -1, &sendError{fmt.Errorf("connect to %s: %w", up.label, err)}

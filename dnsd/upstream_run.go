@@ -41,7 +41,11 @@ type flightRun struct {
 	started       time.Time
 	cancel        context.CancelFunc
 
-	fast     fastTry // the first try, when the miss reader makes it
+	fast fastTry // the first try, when the miss reader makes it
+	// upReq is req as the upstream query asks it: the question name in
+	// the random case of 0x20 (forward_case.go); the replies are matched
+	// against it.
+	upReq    request
 	flagsBuf [8]bool // asked and refused, for up to 4 servers
 	pendBuf  [4]int  // pending, for up to 4 servers
 }
@@ -56,6 +60,10 @@ func (s *Server) newFlightRun(f *flight) (r *flightRun, end flightEnd, ok bool) 
 		return nil, flightEnd{rcode: dns.RcodeServerFailure}, false
 	}
 	r.wire = wire
+	r.upReq = *req
+	if sent := encode0x20(wire); sent != "" {
+		r.upReq.q.Name = sent
+	}
 	r.budget, r.delay = s.budget, s.udpTry
 	if req.tcp {
 		r.delay = s.tcpTry
@@ -224,9 +232,9 @@ func (r *flightRun) exchange(ctx context.Context, i int) tryResult {
 	start := time.Now()
 	res := tryResult{idx: i}
 	if r.req.tcp {
-		res.reply, res.err = r.s.exchangeTCP(ctx, up, r.req, r.wire)
+		res.reply, res.err = r.s.exchangeTCP(ctx, up, &r.upReq, r.wire)
 	} else {
-		res.reply, res.err = r.s.exchangeUDP(ctx, up, r.req, r.wire)
+		res.reply, res.err = r.s.exchangeUDP(ctx, up, &r.upReq, r.wire)
 	}
 	res.rtt = time.Since(start)
 	return res
@@ -257,7 +265,7 @@ func (r *flightRun) send(i int) {
 		case udp:
 			res = tryResult{idx: i, err: sendErr}
 			if sendErr == nil {
-				res.reply, res.err = r.s.awaitUDP(r.ctx, sent, id, up, r.req)
+				res.reply, res.err = r.s.awaitUDP(r.ctx, sent, id, up, &r.upReq)
 			}
 			res.rtt = time.Since(start)
 		default:
@@ -273,6 +281,9 @@ func (r *flightRun) send(i int) {
 // handle takes one try's outcome; done reports a usable answer.
 func (r *flightRun) handle(res tryResult) (flightEnd, bool) {
 	g := r.g
+	if res.reply != nil {
+		restoreCase(res.reply, r.upReq.q.Name, r.req.q.Name)
+	}
 	st := g.servers[res.idx].state
 	switch {
 	case res.err != nil:

@@ -97,6 +97,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"lease with long MAC", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_LeaseCommit{LeaseCommit: &ipcpb.LeaseCommit{Id: 1, Records: []*ipcpb.LeaseRecord{{Addr: []byte{10, 0, 0, 1}, HwAddr: make([]byte, 17)}}}}}), "hw_addr: 17 bytes"},
 		{"lease delete with fields", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_LeaseCommit{LeaseCommit: &ipcpb.LeaseCommit{Id: 1, Records: []*ipcpb.LeaseRecord{{Delete: true, Addr: []byte{10, 0, 0, 1}, Hostname: "x"}}}}}), "delete record with lease fields"},
 		{"dhcp state bad prefix", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpState{DhcpState: &ipcpb.DHCPState{Interfaces: []*ipcpb.DHCPInterface{{Name: "eth0", Index: 2, Prefixes: []string{"fe80::1/64"}}}}}}), "not IPv4"},
+		{"bpf program with an address", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_SocketSet{SocketSet: &ipcpb.SocketSet{Sockets: []*ipcpb.Socket{{Kind: ipcpb.Socket_KIND_BPF_UPSTREAM_PROG, Address: "0.0.0.0:53"}}}}}), "address, interface and pktinfo must be empty"},
+		{"socket filter mode unknown", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{SocketFilter: "on"}}}), "socket_filter"},
 		{"edns packet over 65535", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{EdnsPacketMax: 65536}}}), "edns_packet_max"},
 		{"seccomp mode 3", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Ready{Ready: &ipcpb.Ready{Sandbox: &ipcpb.SandboxStatus{SeccompMode: 3}}}}), "sandbox: seccomp_mode: 3"},
 		{"too many notes", mustMarshal(t, &ipcpb.Envelope{Msg: &ipcpb.Envelope_SandboxStatus{SandboxStatus: &ipcpb.SandboxStatus{Notes: make([]string, maxNotes+1)}}}), "notes: 65"},

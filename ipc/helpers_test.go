@@ -126,6 +126,7 @@ func sampleMessages() []*ipcpb.Envelope {
 		{Msg: &ipcpb.Envelope_SocketSet{SocketSet: &ipcpb.SocketSet{Sockets: []*ipcpb.Socket{
 			{Kind: ipcpb.Socket_KIND_DNS_UDP, Address: "0.0.0.0:53", Pktinfo: true},
 			{Kind: ipcpb.Socket_KIND_DHCP_PACKET, Interface: "eth0"},
+			{Kind: ipcpb.Socket_KIND_BPF_UPSTREAM_PROG}, {Kind: ipcpb.Socket_KIND_BPF_EXPECT_MAP}, {Kind: ipcpb.Socket_KIND_BPF_EXPECT_SET_MAP}, // issue 5
 		}}}},
 		{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: &ipcpb.DNSConfig{
 			Upstreams: []*ipcpb.Upstream{
@@ -167,6 +168,7 @@ func sampleMessages() []*ipcpb.Envelope {
 			LocalNetworks: []string{"192.168.1.0/24"}, AddMac: true, AddMacText: true,
 			AddSubnet: &ipcpb.ClientSubnet{V4: &ipcpb.SubnetSource{Bits: 24}, V6: &ipcpb.SubnetSource{Bits: 24, Address: []byte{1, 2, 3, 4}}},
 			NoIdent:   true, LogExtra: true, Version: "moat-0.1.0",
+			SocketFilter: "auto", // issue 5
 		}}},
 		{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 7}}},
 		{Msg: &ipcpb.Envelope_StatsReport{StatsReport: &ipcpb.StatsReport{

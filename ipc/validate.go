@@ -240,6 +240,9 @@ func validateSocket(s *ipcpb.Socket) error {
 	if _, known := ipcpb.Socket_Kind_name[int32(k)]; !known || k == ipcpb.Socket_KIND_UNSPECIFIED {
 		return invalid("kind: %d is not a known socket kind", int32(k))
 	}
+	if err := validateFilterSocket(s); err != nil { // issue 5 (validate_sockfilter.go)
+		return err
+	}
 	if err := maxLen("address", s.GetAddress(), maxAddrTextLen); err != nil {
 		return err
 	}
@@ -247,6 +250,9 @@ func validateSocket(s *ipcpb.Socket) error {
 }
 
 func validateDNSConfig(c *ipcpb.DNSConfig) error {
+	if err := validateSocketFilterMode(c.GetSocketFilter()); err != nil { // issue 5 (validate_sockfilter.go)
+		return err
+	}
 	for i, u := range c.GetUpstreams() {
 		if err := validateUpstream(u, false); err != nil {
 			return fmt.Errorf("upstreams[%d].%w", i, err)

@@ -55,6 +55,8 @@ func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
 	applyUpstreamPolicy(cfg, dc)       // area C: strict-order, forward-max, ports (dns_upstream.go)
 	applyFilters(cfg, dc, log)         // area D: filters, client options, CHAOS, log format
 	d.loadLocal(cfg, dc, entries, log) // area A: local-data fields, expand-hosts, local tables
+	// issue 5: the socket-filter mode (sockfilter.go)
+	dc.SocketFilter = socketFilterMode(cfg)
 	if plan.wildcard {
 		for _, a := range plan.allowed {
 			dc.AllowedAddresses = append(dc.AllowedAddresses, a.WithZone("").String())

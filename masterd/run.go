@@ -40,6 +40,8 @@ type master struct {
 	// dynamic holds bind-dynamic's sockets; nil without it (area H,
 	// binddynamic.go).
 	dynamic *dynamicListeners
+
+	filters *socketFilters // issue 5: socket filters (sockfilter.go); nil without DNS
 }
 
 // Run is the master's main; it returns the process exit code.
@@ -130,6 +132,10 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		if err := m.dns.load(cfg, m.plan, log); err != nil {
 			return err
 		}
+		if dnsSockets, err = m.startSocketFilters(cfg, dnsSockets); err != nil { // issue 5 (sockfilter.go)
+			return err
+		}
+		defer m.filters.close(log)
 		m.sups = append(m.sups, newSupervisor(m, "dnsd", dnsSockets, m.dns.send))
 	} else {
 		log.printf("master", "DNS service disabled (port=0)")
@@ -213,6 +219,8 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 				m.reload()
 			case syscall.SIGUSR1:
 				m.dumpStats() // area D: statistics to the log (stats.go)
+				// issue 5: socket filter counters (sockfilter.go)
+				m.filters.logStats(log)
 			case syscall.SIGUSR2:
 				log.printf("master", "%v: not handled yet (log reopening comes in a later release)", sig)
 			default:

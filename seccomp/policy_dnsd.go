@@ -91,14 +91,19 @@ var promiseDNSSockopts = Promise{
 	),
 }
 
-// promiseBPFMaps lets dnsd record expected transaction IDs in the maps of
-// the filter the master loaded (map access through a descriptor needs no
-// privilege). Loading programs or creating maps is not allowed.
+// promiseBPFMaps lets dnsd record expected transaction IDs in the expect
+// map of the socket filter the master loaded (map access through a
+// descriptor needs no privilege): update and delete only, no lookup, no
+// object information, no loading of programs or creating of maps. The map
+// descriptor is inside the attribute block bpf(2) points to, which a
+// seccomp filter cannot read; dnsd can name no other map all the same,
+// since it cannot get a descriptor for one (BPF_MAP_GET_FD_BY_ID and
+// BPF_OBJ_GET are refused here, and it opens no files).
 var promiseBPFMaps = Promise{
 	Name: "bpfmap",
-	Why:  "lookup/update/delete in eBPF maps received from the master",
+	Why:  "update/delete in the eBPF expect map received from the master",
 	Rules: []Rule{
-		allow("bpf", argIn(0, "BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM, BPF_OBJ_GET_INFO_BY_FD",
-			unix.BPF_MAP_LOOKUP_ELEM, unix.BPF_MAP_UPDATE_ELEM, unix.BPF_MAP_DELETE_ELEM, unix.BPF_OBJ_GET_INFO_BY_FD)),
+		allow("bpf", argIn(0, "BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM",
+			unix.BPF_MAP_UPDATE_ELEM, unix.BPF_MAP_DELETE_ELEM)),
 	},
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// moat's own options (not dnsmasq's).
 	RunDir string // run-dir: where the master keeps its empty chroot directory; "" = the master's default (DefaultRunDir as root)
 
+	// SocketFilter (socket-filter): auto (""), ebpf, classic or off
+	// (sockfilter.go).
+	SocketFilter string
+
 	// Files lists every configuration file read, in order.
 	Files []string
 }

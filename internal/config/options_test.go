@@ -99,7 +99,7 @@ func TestImplementedOptions(t *testing.T) {
 		"server", "local", "no-resolv", "resolv-file", "cache-size", "no-hosts",
 		"addn-hosts", "user", "group", "keep-in-foreground", "no-daemon",
 		"log-queries", "log-facility", "pid-file", "conf-file", "conf-dir", "test",
-		"dhcp-range", "help", "version", "check-sandbox", "print-config", "run-dir",
+		"dhcp-range", "help", "version", "check-sandbox", "print-config", "run-dir", "socket-filter",
 		// area D: filters (dns_filters.go)
 		"domain-needed", "bogus-priv", "bogus-nxdomain", "ignore-address", "stop-dns-rebind",
 		"rebind-localhost-ok", "rebind-domain-ok", "filterwin2k", "filter-rr", "filter-A",

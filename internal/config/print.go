@@ -76,6 +76,7 @@ func (c *Config) String() string {
 	if c.RunDir != "" {
 		line("run-dir", c.RunDir)
 	}
+	printSocketFilter(c, line) // sockfilter.go
 	return b.String()
 }
 

@@ -202,4 +202,5 @@ var table = []option{
 	opt("print-config", 0, ArgNone, "", "Print the normalized configuration and exit.").does(setPrintConfig).cmdLineOnly().moat(),
 	opt("filter-aaaa", 0, ArgNone, "", "OpenWrt's spelling of --filter-AAAA.").does(setFilterAAAA).moat().spelling(),
 	opt("run-dir", 0, ArgRequired, "<dir>", "Directory for the master's run-time files and the workers' empty root (default /run/moatd).").does(setRunDir).once().moat(),
+	opt("socket-filter", 0, ArgRequired, "auto|ebpf|classic|off", "In-kernel filters on DNS sockets: eBPF where it loads, else classic BPF (default auto).").does(setSocketFilter).once().moat(),
 }

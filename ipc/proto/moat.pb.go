@@ -164,6 +164,16 @@ const (
 	// would receive): dhcpd's replies to relays and to clients' own
 	// addresses, which leave where the routing table says.
 	Socket_KIND_DHCP_ROUTED Socket_Kind = 6
+	// Issue 5 (sockfilter): the eBPF upstream-reply filter program the
+	// master loaded, which dnsd attaches to its upstream query sockets
+	// (SO_ATTACH_BPF), and the map of expected transaction IDs by local
+	// port that dnsd updates (BPF_MAP_UPDATE_ELEM). Not sockets: address
+	// and interface are empty.
+	Socket_KIND_BPF_UPSTREAM_PROG Socket_Kind = 7
+	Socket_KIND_BPF_EXPECT_MAP    Socket_Kind = 8
+	// The map of (port, ID) pairs outstanding on a shared (fixed-port)
+	// socket, which dnsd updates.
+	Socket_KIND_BPF_EXPECT_SET_MAP Socket_Kind = 9
 )
 
 // Enum value maps for Socket_Kind.
@@ -176,15 +186,21 @@ var (
 		4: "KIND_DHCP_PACKET",
 		5: "KIND_ICMP",
 		6: "KIND_DHCP_ROUTED",
+		7: "KIND_BPF_UPSTREAM_PROG",
+		8: "KIND_BPF_EXPECT_MAP",
+		9: "KIND_BPF_EXPECT_SET_MAP",
 	}
 	Socket_Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED": 0,
-		"KIND_DNS_UDP":     1,
-		"KIND_DNS_TCP":     2,
-		"KIND_DHCP_UDP":    3,
-		"KIND_DHCP_PACKET": 4,
-		"KIND_ICMP":        5,
-		"KIND_DHCP_ROUTED": 6,
+		"KIND_UNSPECIFIED":        0,
+		"KIND_DNS_UDP":            1,
+		"KIND_DNS_TCP":            2,
+		"KIND_DHCP_UDP":           3,
+		"KIND_DHCP_PACKET":        4,
+		"KIND_ICMP":               5,
+		"KIND_DHCP_ROUTED":        6,
+		"KIND_BPF_UPSTREAM_PROG":  7,
+		"KIND_BPF_EXPECT_MAP":     8,
+		"KIND_BPF_EXPECT_SET_MAP": 9,
 	}
 )
 
@@ -1305,7 +1321,12 @@ type DNSConfig struct {
 	// start every log-queries line.
 	LogExtra bool `protobuf:"varint,97,opt,name=log_extra,json=logExtra,proto3" json:"log_extra,omitempty"`
 	// The text of version.bind ("moat-0.1.0").
-	Version       string `protobuf:"bytes,98,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,98,opt,name=version,proto3" json:"version,omitempty"`
+	// Issue 5, fields 110-119: the socket-filter= mode ("auto", "ebpf",
+	// "classic", "off"; "" = none, as when no master sends it). dnsd
+	// attaches the eBPF upstream filter when it was given one, else the
+	// classic one unless the mode is "off" or "".
+	SocketFilter  string `protobuf:"bytes,110,opt,name=socket_filter,json=socketFilter,proto3" json:"socket_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1679,6 +1700,13 @@ func (x *DNSConfig) GetLogExtra() bool {
 func (x *DNSConfig) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *DNSConfig) GetSocketFilter() string {
+	if x != nil {
+		return x.SocketFilter
 	}
 	return ""
 }
@@ -3942,12 +3970,12 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x10syscalls_allowed\x18\v \x01(\rR\x0fsyscallsAllowed\x12\x14\n" +
 	"\x05notes\x18\f \x03(\tR\x05notes\"=\n" +
 	"\x05Ready\x124\n" +
-	"\asandbox\x18\x01 \x01(\v2\x1a.moat.ipc.v1.SandboxStatusR\asandbox\"\x99\x02\n" +
+	"\asandbox\x18\x01 \x01(\v2\x1a.moat.ipc.v1.SandboxStatusR\asandbox\"\xeb\x02\n" +
 	"\x06Socket\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.moat.ipc.v1.Socket.KindR\x04kind\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
 	"\apktinfo\x18\x03 \x01(\bR\apktinfo\x12\x1c\n" +
-	"\tinterface\x18\x04 \x01(\tR\tinterface\"\x8e\x01\n" +
+	"\tinterface\x18\x04 \x01(\tR\tinterface\"\xe0\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_DNS_UDP\x10\x01\x12\x10\n" +
@@ -3955,7 +3983,10 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\rKIND_DHCP_UDP\x10\x03\x12\x14\n" +
 	"\x10KIND_DHCP_PACKET\x10\x04\x12\r\n" +
 	"\tKIND_ICMP\x10\x05\x12\x14\n" +
-	"\x10KIND_DHCP_ROUTED\x10\x06\":\n" +
+	"\x10KIND_DHCP_ROUTED\x10\x06\x12\x1a\n" +
+	"\x16KIND_BPF_UPSTREAM_PROG\x10\a\x12\x17\n" +
+	"\x13KIND_BPF_EXPECT_MAP\x10\b\x12\x1b\n" +
+	"\x17KIND_BPF_EXPECT_SET_MAP\x10\t\":\n" +
 	"\tSocketSet\x12-\n" +
 	"\asockets\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\asockets\"\xf5\x01\n" +
 	"\bUpstream\x12\x18\n" +
@@ -3968,7 +3999,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"sourcePort\x12\x1c\n" +
 	"\tinterface\x18\f \x01(\tR\tinterface\x12!\n" +
 	"\fuse_standard\x18\r \x01(\bR\vuseStandard\x12\x14\n" +
-	"\x05local\x18\x0e \x01(\bR\x05local\"\xbf\x0e\n" +
+	"\x05local\x18\x0e \x01(\bR\x05local\"\xe4\x0e\n" +
 	"\tDNSConfig\x123\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x15.moat.ipc.v1.UpstreamR\tupstreams\x12#\n" +
 	"\rlocal_domains\x18\x02 \x03(\tR\flocalDomains\x12\x1d\n" +
@@ -4030,7 +4061,8 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"add_subnet\x18_ \x01(\v2\x19.moat.ipc.v1.ClientSubnetR\taddSubnet\x12\x19\n" +
 	"\bno_ident\x18` \x01(\bR\anoIdent\x12\x1b\n" +
 	"\tlog_extra\x18a \x01(\bR\blogExtra\x12\x18\n" +
-	"\aversion\x18b \x01(\tR\aversionB\x12\n" +
+	"\aversion\x18b \x01(\tR\aversion\x12#\n" +
+	"\rsocket_filter\x18n \x01(\tR\fsocketFilterB\x12\n" +
 	"\x10_dns_forward_maxB\r\n" +
 	"\v_query_portJ\x04\bR\x10S\"l\n" +
 	"\n" +

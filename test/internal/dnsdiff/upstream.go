@@ -199,12 +199,13 @@ func appendNonNil(rrs []dns.RR, rr dns.RR) []dns.RR {
 const StatsName = "stats.difftool."
 
 // Summarize describes a query as an upstream saw it, without what differs
-// by design between two forwarders (the ID, the source port): first the
-// question and the transport, then after " | " the header bits and EDNS.
+// by design between two forwarders (the ID, the source port, the case of
+// the name: moat spells it at random, 0x20): first the question and the
+// transport, then after " | " the header bits and EDNS.
 func Summarize(req *dns.Msg, tcp bool) string {
 	var parts []string
 	for _, q := range req.Question {
-		parts = append(parts, fmt.Sprintf("%s %s %s", q.Name, dns.Class(q.Qclass), dns.Type(q.Qtype)))
+		parts = append(parts, fmt.Sprintf("%s %s %s", strings.ToLower(q.Name), dns.Class(q.Qclass), dns.Type(q.Qtype)))
 	}
 	if len(req.Question) != 1 {
 		parts = append(parts, fmt.Sprintf("qdcount=%d", len(req.Question)))
