@@ -41,6 +41,9 @@ type sharedSocket struct {
 	}
 	mu      sync.Mutex
 	pending map[pendingKey]chan []byte
+	// filter lets only the IDs of waiting queries through, in the kernel
+	// (upstream_filter.go); zero without eBPF.
+	filter sharedFilter
 }
 
 // maxSharedIDTries bounds the search for an ID no other query to the same
@@ -69,13 +72,14 @@ func (s *Server) sharedSocketFor(up *upstream, pol *upstreamPolicy, port int) (*
 			return nil, &sendError{fmt.Errorf("bind: %w", err)}
 		}
 	}
+	filter := filterSharedSocket(fd, up)
 	f := os.NewFile(uintptr(fd), "upstream-shared")
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	ss := &sharedSocket{f: f, rc: rc, pending: map[pendingKey]chan []byte{}}
+	ss := &sharedSocket{f: f, rc: rc, pending: map[pendingKey]chan []byte{}, filter: filter}
 	if !s.track(f) {
 		f.Close()
 		return nil, errors.New("server stopping")
@@ -160,11 +164,16 @@ func (s *Server) exchangeShared(ctx context.Context, up *upstream, req *request,
 			return nil, &sendError{fmt.Errorf("no free query ID for %s on port %d", up.label, port)}
 		}
 	}
+	if !ss.filter.expect(key.id) {
+		ss.mu.Unlock()
+		return nil, &sendError{fmt.Errorf("socket filter: no room for another query ID on port %d", port)}
+	}
 	ss.pending[key] = ch
 	ss.mu.Unlock()
 	defer func() {
 		ss.mu.Lock()
 		delete(ss.pending, key)
+		ss.filter.done(key.id)
 		ss.mu.Unlock()
 	}()
 	raddr, _ := sockaddrOf(up.addr)

@@ -3,8 +3,14 @@ package test
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/moatdns/moat/internal/testutil"
 )
 
 // Cache poisoning end to end (issue 5): with a fixed query port, the
@@ -17,10 +23,19 @@ import (
 // poisonTarget is a name with 22 letters: 2^22 spellings.
 const poisonTarget = "target%d.poisoning.example."
 
-// TestPoisonE2EFixedPort sends 20,000 forged replies over four queries.
+// TestPoisonE2EFixedPort sends 20,000 forged replies over four queries,
+// once with the socket filters off (the forgeries reach dnsd, which must
+// refuse them) and once with the eBPF filter (the kernel drops them: its
+// wrong-ID counter must account for them).
 func TestPoisonE2EFixedPort(t *testing.T) {
+	for _, mode := range []string{"off", "ebpf"} {
+		t.Run("socket-filter="+mode, func(t *testing.T) { poisonFixedPort(t, mode) })
+	}
+}
+
+func poisonFixedPort(t *testing.T, mode string) {
 	r := newPoisonRig(t)
-	r.startPoisonMoatd(t)
+	out := r.startPoisonMoatd(t, "socket-filter="+mode)
 	const rounds, perRound = 4, 5000
 	in0, drop0 := r.udpCounters()
 	total := 0
@@ -37,8 +52,13 @@ func TestPoisonE2EFixedPort(t *testing.T) {
 	if total != rounds*perRound {
 		t.Errorf("sent %d forgeries, want %d", total, rounds*perRound)
 	}
-	// Most forgeries reached moat's socket: the test tested something.
-	if in1-in0 < uint64(total)/2 {
+	// Most forgeries reached moat's socket, or its kernel filter: the
+	// test tested something.
+	if mode == "ebpf" {
+		if dropped := r.filterWrongIDs(t, out); dropped < uint64(total)/2 {
+			t.Errorf("the eBPF filter dropped %d of %d forgeries for a wrong ID", dropped, total)
+		}
+	} else if in1-in0 < uint64(total)/2 {
 		t.Errorf("only %d of %d forgeries were received", in1-in0, total)
 	}
 	// And moat still answers.
@@ -129,4 +149,32 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// filterWrongIDs asks moatd (SIGUSR1) for its socket filter counters and
+// returns the upstream filter's wrong-ID drops.
+func (r *poisonRig) filterWrongIDs(t *testing.T, out *testutil.SyncBuffer) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(r.pidFile)
+	if err != nil {
+		t.Fatalf("moatd pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("moatd pid file: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatalf("SIGUSR1: %v", err)
+	}
+	re := regexp.MustCompile(`socket filter counters: .*upstream_wrong_id=(\d+)`)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			n, _ := strconv.ParseUint(m[1], 10, 64)
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no socket filter counters after SIGUSR1:\n%s", out.String())
+	return 0
 }

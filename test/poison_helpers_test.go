@@ -40,8 +40,9 @@ const (
 
 // poisonRig is the namespace, the holding upstream and the attacker.
 type poisonRig struct {
-	n    *netns
-	port int // the resolver's query port
+	n       *netns
+	port    int    // the resolver's query port
+	pidFile string // moatd's, once started
 
 	thread chan func() // runs functions on a thread inside the namespace
 	raw    int         // the attacker's raw socket (IP_HDRINCL)
@@ -342,11 +343,15 @@ func (r *poisonRig) poisonRound(tb testing.TB, name string, count int, sweep boo
 }
 
 // startPoisonMoatd runs moatd in the rig with a fixed query port.
-func (r *poisonRig) startPoisonMoatd(tb testing.TB) *testutil.SyncBuffer {
+func (r *poisonRig) startPoisonMoatd(tb testing.TB, extra ...string) *testutil.SyncBuffer {
 	tb.Helper()
 	dir := tb.TempDir()
+	r.pidFile = filepath.Join(dir, "moatd.pid")
 	conf := fmt.Sprintf("port=53\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\nserver=%s\nquery-port=%d\ncache-size=1000\npid-file=%s\nrun-dir=%s\n",
-		poisonUpstream, r.port, filepath.Join(dir, "moatd.pid"), filepath.Join(dir, "run"))
+		poisonUpstream, r.port, r.pidFile, filepath.Join(dir, "run"))
+	for _, line := range extra {
+		conf += line + "\n"
+	}
 	confPath := filepath.Join(dir, "moatd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
