@@ -147,7 +147,21 @@ func (l *udpLoop) process(n int) {
 		now = st.cache.Now()
 	}
 	var queries, hits, truncated, disallowed uint64
+	// The cached-answer path parses untrusted bytes too: a panic there
+	// costs the rest of this batch, not the worker (recover.go). One
+	// deferred call per batch, nothing per packet.
+	cur := -1
+	defer func() {
+		if r := recover(); r != nil {
+			var pkt []byte
+			if cur >= 0 {
+				pkt = l.recvBuf[cur][:l.recvHdr[cur].Len]
+			}
+			s.notePanic("a UDP query (cached-answer path)", r, pkt)
+		}
+	}()
 	for i := range n {
+		cur = i
 		h := &l.recvHdr[i]
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			truncated++

@@ -171,7 +171,13 @@ func (s *Server) acceptReply(req *request, b []byte, id uint16) (*dns.Msg, bool)
 // acceptReplyFrom validates a datagram from up as the reply to the query
 // with this ID and req's question, spelled as sent (0x20,
 // forward_case.go), counting what it rejects.
-func (s *Server) acceptReplyFrom(up *upstream, req *request, b []byte, id uint16) (*dns.Msg, bool) {
+func (s *Server) acceptReplyFrom(up *upstream, req *request, b []byte, id uint16) (_ *dns.Msg, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.notePanic("an upstream reply", r, b)
+			ok = false
+		}
+	}()
 	reply, err := validateReply(b, id, req.q)
 	switch {
 	case errors.Is(err, errMismatch):

@@ -35,6 +35,9 @@ func (s *Server) handleLocal(st *state, raw []byte, client netip.AddrPort, tcp b
 // (invalid when not known), which localise-queries answers by (area A).
 func (s *Server) handleLocalAt(st *state, raw []byte, client netip.AddrPort, dst netip.Addr, tcp bool) ([]byte, *request) {
 	s.stats.queries.Add(1)
+	if queryFault != nil {
+		queryFault(raw)
+	}
 	if !s.clientAllowed(st, client) { // local-service (filter_query.go)
 		return nil, nil
 	}

@@ -58,6 +58,7 @@ type counters struct {
 	forwardDropped   atomic.Uint64 // over maxForwards
 	tcpRejected      atomic.Uint64 // over maxTCPConns or not allowed
 	writeErrors      atomic.Uint64
+	panics           atomic.Uint64 // handler panics recovered (recover.go)
 }
 
 // Server answers DNS on the sockets it was given.

@@ -78,11 +78,7 @@ func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
 			}
 			return
 		}
-		st := s.st.Load()
-		resp, fwd := s.handleLocalAt(st, msg, remote, local.Addr(), true)
-		if fwd != nil {
-			resp = s.forwardAndFinish(s.ctx, fwd)
-		}
+		resp := s.handleTCPMessage(msg, remote, local)
 		if resp == nil {
 			return // malformed: a stream cannot resynchronise reliably
 		}
@@ -133,4 +129,16 @@ func (g *tcpGauge) report() (inUse, highest uint32) {
 	inUse, highest = uint32(g.inUse), uint32(g.highest)
 	g.highest = g.inUse
 	return inUse, highest
+}
+
+// handleTCPMessage answers one message of a TCP connection; nil means
+// the connection is closed (malformed, or a recovered panic).
+func (s *Server) handleTCPMessage(msg []byte, remote, local netip.AddrPort) (resp []byte) {
+	defer s.recoverPacket("a TCP query", msg)
+	st := s.st.Load()
+	resp, fwd := s.handleLocalAt(st, msg, remote, local.Addr(), true)
+	if fwd != nil {
+		resp = s.forwardAndFinish(s.ctx, fwd)
+	}
+	return resp
 }

@@ -56,6 +56,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, pktinfo bool) {
 // reply to send now, or nil; a query to forward is started here and
 // answers on its own, through sender when there is one.
 func (s *Server) handleDatagram(conn *net.UDPConn, sender *replySender, st *state, pkt []byte, from netip.AddrPort, pktinfo bool, dst netip.Addr, ifindex uint32) []byte {
+	defer s.recoverPacket("a UDP query", pkt)
 	at := dst
 	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && !pktinfo && st.cfg.local.localise { // area A: the bound address (localise-queries)
 		at = ua.AddrPort().Addr()
