@@ -57,6 +57,7 @@ type counters struct {
 	servfail         atomic.Uint64 // every server failed
 	forwardDropped   atomic.Uint64 // over maxForwards
 	tcpRejected      atomic.Uint64 // over maxTCPConns or not allowed
+	tcpEvicted       atomic.Uint64 // idle connections closed for a new one
 	writeErrors      atomic.Uint64
 	panics           atomic.Uint64 // handler panics recovered (recover.go)
 }

@@ -9,9 +9,11 @@ import (
 )
 
 // serveTCP accepts connections until the listener is closed, at most
-// tcpMaxConns at a time; connections over the cap are closed at once.
+// tcpMaxConns at a time and a quarter of them from one address; when the
+// listener is full, a new connection takes the slot of the one that has
+// waited longest for a query (tcp_conns.go).
 func (s *Server) serveTCP(l *net.TCPListener, wildcard bool) {
-	slots := make(chan struct{}, s.tcpMaxConns)
+	table := newTCPTable(s.tcpMaxConns)
 	for {
 		c, err := l.AcceptTCP()
 		if err != nil {
@@ -22,14 +24,18 @@ func (s *Server) serveTCP(l *net.TCPListener, wildcard bool) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		select {
-		case slots <- struct{}{}:
-		default:
+		tc := &tcpConn{c: c, client: addrPortOf(c.RemoteAddr()).Addr()}
+		ok, evicted := table.admit(tc)
+		if evicted {
+			s.stats.tcpEvicted.Add(1)
+		}
+		if !ok {
 			s.stats.tcpRejected.Add(1)
 			c.Close()
 			continue
 		}
 		if !s.track(c) {
+			table.remove(tc)
 			c.Close()
 			return
 		}
@@ -38,17 +44,18 @@ func (s *Server) serveTCP(l *net.TCPListener, wildcard bool) {
 		go func() {
 			defer s.wg.Done()
 			defer s.filt.tcp.close()
-			defer func() { <-slots }()
+			defer table.remove(tc)
 			defer s.untrack(c)
 			defer c.Close()
-			s.serveTCPConn(c, wildcard)
+			s.serveTCPConn(tc, wildcard)
 		}()
 	}
 }
 
 // serveTCPConn answers length-prefixed queries one after another until the
 // client closes, goes idle, or sends something malformed.
-func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
+func (s *Server) serveTCPConn(tc *tcpConn, wildcard bool) {
+	c := tc.c
 	remote := addrPortOf(c.RemoteAddr())
 	local := addrPortOf(c.LocalAddr())
 	if wildcard {
@@ -78,7 +85,11 @@ func (s *Server) serveTCPConn(c *net.TCPConn, wildcard bool) {
 			}
 			return
 		}
+		tc.setBusy(true)
 		resp := s.handleTCPMessage(msg, remote, local)
+		// A reply stuck in a client that does not read is not work:
+		// the connection may be evicted while the write waits.
+		tc.setBusy(false)
 		if resp == nil {
 			return // malformed: a stream cannot resynchronise reliably
 		}
