@@ -125,11 +125,12 @@ func (s *Server) exchangeUDP(ctx context.Context, up *upstream, req *request, wi
 // server is sent, as dnsmasq sends it.
 func sendUDP(up *upstream, pol *upstreamPolicy, wire []byte) (*os.File, uint16, error) {
 	id := randomID()
-	f, err := dialUDP(up, pol, -1)
+	pkt := withID(wire, id)
+	f, err := dialUDP(up, pol, -1, pkt)
 	if err != nil {
 		return nil, 0, err
 	}
-	if _, err := f.Write(withID(wire, id)); err != nil {
+	if _, err := f.Write(pkt); err != nil {
 		f.Close()
 		return nil, 0, &sendError{fmt.Errorf("send to %s: %w", up.label, err)}
 	}

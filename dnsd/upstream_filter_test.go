@@ -262,3 +262,33 @@ func TestSharedSocketFilter(t *testing.T) {
 		t.Errorf("counters %v, want 2 passed and 2 wrong IDs", &st)
 	}
 }
+
+// TestUpstreamFilterGeneralPath: the sockets of the general path (here
+// all-servers, which asks two servers at once) carry the eBPF filter too:
+// dnsd reads none of the junk either server sends first.
+func TestUpstreamFilterGeneralPath(t *testing.T) {
+	o := withEBPFFilter(t)
+	up1, up2 := junkFirstUpstream(t), junkFirstUpstream(t)
+	const queries = 5
+	d := startDNSD(t, policyCfg(func(c *ipcpb.DNSConfig) {
+		c.CacheSize = 0
+		c.SocketFilter = "ebpf"
+		c.AllServers = true
+	}, up1, up2), "", instanceOptions{})
+	for i := range queries {
+		r := ask(t, d, newQuery(fmt.Sprintf("general%d.example.", i), dns.TypeA), "udp")
+		if got := firstA(r); got != "10.0.0.1" {
+			t.Fatalf("answer %q, want the genuine 10.0.0.1", got)
+		}
+	}
+	if bad := d.server.stats.upstreamBad.Load() + d.server.stats.upstreamMismatch.Load(); bad != 0 {
+		t.Errorf("dnsd saw %d unusable upstream datagrams, want 0 (the filter drops them)", bad)
+	}
+	st, err := o.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[sockfilter.UpstreamWrongID] < queries {
+		t.Errorf("the filter dropped %d wrong-ID replies, want at least %d", st[sockfilter.UpstreamWrongID], queries)
+	}
+}

@@ -135,16 +135,19 @@ func bindRandomPort(fd, family int, src netip.Addr, pol *upstreamPolicy) error {
 }
 
 // dialUDP opens a socket for one UDP query to up, connected to it. port
-// as in upstreamSocket.
-func dialUDP(up *upstream, pol *upstreamPolicy, port int) (*os.File, error) {
+// as in upstreamSocket. query, the datagram about to be sent, gives the
+// socket filter the ID to let through (upstream_filter.go).
+func dialUDP(up *upstream, pol *upstreamPolicy, port int, query []byte) (*os.File, error) {
 	fd, raddr, err := upstreamSocket(unix.SOCK_DGRAM, up, pol, port)
 	if err != nil {
 		return nil, err
 	}
+	filterBoundSocket(fd, up) // issue 5 (upstream_filter.go)
 	if err := unix.Connect(fd, raddr); err != nil {
 		unix.Close(fd)
 		return nil, &sendError{fmt.Errorf("connect to %s: %w", up.label, err)}
 	}
+	expectReply(fd, query)
 	return os.NewFile(uintptr(fd), "upstream-udp"), nil
 }
 
