@@ -50,6 +50,36 @@ type dynamicListeners struct {
 	bound   map[dynTarget][]openSocket
 	failing map[dynTarget]string // the bind error last logged, so it is logged once
 	conn    *ipc.Conn            // the dnsd that has the current set; nil while none
+	// listenerFilter attaches the socket filter to a UDP socket
+	// (sockfilter.go); nil: none.
+	listenerFilter func(fd int) error
+}
+
+// setListenerFilter attaches fn to the UDP sockets bound now and to
+// every one opened later.
+func (d *dynamicListeners) setListenerFilter(fn func(fd int) error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.listenerFilter = fn
+	for _, socks := range d.bound {
+		d.filterLocked(socks)
+	}
+}
+
+// filterLocked attaches the listener filter to the UDP sockets of socks;
+// a failure is logged (the packets then reach dnsd's own checks).
+func (d *dynamicListeners) filterLocked(socks []openSocket) {
+	if d.listenerFilter == nil {
+		return
+	}
+	for _, s := range socks {
+		if s.desc.GetKind() != ipcpb.Socket_KIND_DNS_UDP {
+			continue
+		}
+		if err := attachFile(s.file, d.listenerFilter); err != nil {
+			d.log.printf("master", "socket filter on %s: %v", s.desc.GetAddress(), err)
+		}
+	}
 }
 
 // checkRunOptions is what dnsmasq refuses at start but not in --test.
@@ -132,6 +162,7 @@ func (d *dynamicListeners) refresh() error {
 			continue
 		}
 		delete(d.failing, t)
+		d.filterLocked(socks)
 		d.bound[t] = socks
 		for _, s := range socks {
 			d.log.audit("master", os.Getpid(), "socket-opened kind=%s address=%s pktinfo=%v", s.desc.GetKind(), s.desc.GetAddress(), s.desc.GetPktinfo())

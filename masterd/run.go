@@ -136,6 +136,9 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			return err
 		}
 		defer m.filters.close(log)
+		if m.dynamic != nil { // bind-dynamic's sockets get the listener filter too
+			m.dynamic.setListenerFilter(m.filters.listener)
+		}
 		m.sups = append(m.sups, newSupervisor(m, "dnsd", dnsSockets, m.dns.send))
 	} else {
 		log.printf("master", "DNS service disabled (port=0)")

@@ -28,6 +28,9 @@ type socketFilters struct {
 	objs   *sockfilter.Objects // nil unless active is eBPF
 	why    string              // why eBPF is not active, for the log
 	passed []openSocket        // the duplicates in dnsd's SocketSet
+	// listener attaches the listener filter to a :53 UDP socket; nil
+	// when none is active. bind-dynamic's sockets get it as they open.
+	listener func(fd int) error
 }
 
 // startSocketFilters sets up the filters socket-filter= asks for on the
@@ -47,6 +50,7 @@ func (m *master) startSocketFilters(cfg *config.Config, sockets []openSocket) ([
 	case sockfilter.ActiveClassic:
 		listener = sockfilter.MustClassic(sockfilter.ClassicListener()).Attach
 	}
+	f.listener = listener
 	if listener != nil {
 		for _, s := range sockets {
 			if s.desc.GetKind() != ipcpb.Socket_KIND_DNS_UDP {
