@@ -29,8 +29,24 @@ import (
 // the namespace it was made in).
 func udpInNetns(t *testing.T, n *netns, addr string) *net.UDPConn {
 	t.Helper()
+	c, err := connInNetns(n, func() (net.Conn, error) {
+		ua, err := net.ResolveUDPAddr("udp4", addr)
+		if err != nil {
+			return nil, err
+		}
+		return net.ListenUDP("udp4", ua)
+	})
+	if err != nil {
+		t.Fatalf("UDP socket in %s: %v", n.name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.UDPConn)
+}
+
+// connInNetns runs open on a thread inside n and returns its connection.
+func connInNetns(n *netns, open func() (net.Conn, error)) (net.Conn, error) {
 	type result struct {
-		c   *net.UDPConn
+		c   net.Conn
 		err error
 	}
 	ch := make(chan result, 1)
@@ -61,20 +77,11 @@ func udpInNetns(t *testing.T, n *netns, addr string) *net.UDPConn {
 				runtime.UnlockOSThread()
 			}
 		}()
-		ua, err := net.ResolveUDPAddr("udp4", addr)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		c, err := net.ListenUDP("udp4", ua)
+		c, err := open()
 		ch <- result{c, err}
 	}()
 	r := <-ch
-	if r.err != nil {
-		t.Fatalf("UDP socket in %s: %v", n.name, r.err)
-	}
-	t.Cleanup(func() { r.c.Close() })
-	return r.c
+	return r.c, r.err
 }
 
 // floodingUpstream answers each query after sending perQuery/2 queries
