@@ -56,6 +56,7 @@ type counters struct {
 	upstreamErrors   atomic.Uint64 // timeouts, refused connections, ...
 	servfail         atomic.Uint64 // every server failed
 	forwardDropped   atomic.Uint64 // over maxForwards
+	clientLimited    atomic.Uint64 // over a client's share of maxForwards
 	tcpRejected      atomic.Uint64 // over maxTCPConns or not allowed
 	tcpEvicted       atomic.Uint64 // idle connections closed for a new one
 	writeErrors      atomic.Uint64

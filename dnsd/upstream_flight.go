@@ -28,6 +28,10 @@ type upstreamRuntime struct {
 	table   []*ipcpb.Upstream
 	shared  map[sharedKey]*sharedSocket
 	fullLog time.Time // last "Maximum number of concurrent DNS queries" line
+	// perClient counts each client address's queries waiting on flights
+	// (upstream_client_limit.go).
+	perClient map[netip.Addr]int
+	clientLog time.Time // last per-client limit line
 
 	// fast reads the replies to the common misses (upstream_fast.go),
 	// started at the first; fastFailed: it could not be.
@@ -71,6 +75,9 @@ type waiter struct {
 	// refresh).
 	sender *replySender
 	to     outReply
+	// counted: the wait counts against its client's share
+	// (upstream_client_limit.go).
+	counted bool
 }
 
 type flight struct {
@@ -187,6 +194,12 @@ func (s *Server) joinOrStart(w waiter) *flight {
 			s.refuseFull(w, pol.forwardMax)
 			return nil
 		}
+		var ok bool
+		if w.counted, ok = u.admitClientLocked(req, pol); !ok {
+			u.mu.Unlock()
+			s.refuseClient(w, pol)
+			return nil
+		}
 		f.waiters = append(f.waiters, w)
 		u.extra++
 		u.mu.Unlock()
@@ -197,6 +210,12 @@ func (s *Server) joinOrStart(w waiter) *flight {
 	if g.inflight >= pol.forwardMax {
 		u.mu.Unlock()
 		s.refuseFull(w, pol.forwardMax)
+		return nil
+	}
+	var admitted bool
+	if w.counted, admitted = u.admitClientLocked(req, pol); !admitted {
+		u.mu.Unlock()
+		s.refuseClient(w, pol)
 		return nil
 	}
 	g.inflight++
@@ -286,6 +305,11 @@ func (s *Server) endFlight(f *flight, end flightEnd, b *sendBatch) {
 	delete(u.flights, f.key)
 	waiters := f.waiters
 	u.extra -= len(waiters) - 1
+	for _, w := range waiters {
+		if w.counted {
+			u.releaseClientLocked(w.req)
+		}
+	}
 	f.key.group.inflight--
 	u.mu.Unlock()
 	s.answerWaiters(waiters, end, b)
