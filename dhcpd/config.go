@@ -26,6 +26,11 @@ type server struct {
 	routed int
 	files  []*os.File // keep the sockets' files (and descriptors) alive
 	count  counters
+	// decoder reads every request (serving goroutine only).
+	decoder dhcpserver.Decoder
+	// commitOut are the LeaseCommits of this round of the serving loop
+	// (serve.go: flushCommits).
+	commitOut []*ipcpb.Envelope
 }
 
 // configure waits for the master's DHCPState (streamed: the head, lease

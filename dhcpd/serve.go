@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -26,24 +27,31 @@ const tickEvery = 5 * time.Second
 // link is one DHCP interface: the engine's view of it and the sockets
 // the master opened on it.
 type link struct {
-	iface  *dhcpserver.Interface
-	udp    int // UDP 0.0.0.0:67 bound to the device, IP_PKTINFO on
+	iface *dhcpserver.Interface
+	udp   int // UDP 0.0.0.0:67 bound to the device, IP_PKTINFO on
+	// rc is udp through the runtime poller (nonblocking): reads and
+	// sends on it park a goroutine, never a thread (rx.go).
+	rc   syscall.RawConn
+	free chan *rxBatch // receive batches the reader may fill
+	// direct is the serving goroutine's own batch, for reading udp
+	// itself while it is busy (pollLinks).
+	direct *rxBatch
 	packet int // AF_PACKET SOCK_DGRAM, send only; -1 if none
 }
 
-// arrival is one datagram read from a link's UDP socket.
-type arrival struct {
-	link *link
-	data []byte
-	src  netip.AddrPort
-	dst  netip.Addr
-}
+// rxBatchesPerLink is how many receive batches a link's reader and the
+// serving goroutine pass between them.
+const rxBatchesPerLink = 4
 
 // counters of what was dropped, for the log at exit.
 type counters struct {
 	malformed atomic.Uint64
 	sendFail  atomic.Uint64
 	pingFail  atomic.Uint64 // echo requests that could not be sent
+	// overload: requests dropped unserved (queue full, or waited too
+	// long: queue.go); overloadLogged is what the log has reported.
+	overload       atomic.Uint64
+	overloadLogged uint64
 }
 
 // attachSockets matches the SocketSet's sockets with the interfaces of
@@ -61,8 +69,15 @@ func (s *server) attachSockets(socks []workerproc.Socket) {
 		kind := sock.Desc.GetKind()
 		switch {
 		case l != nil && kind == ipcpb.Socket_KIND_DHCP_UDP && l.udp < 0:
-			l.udp = int(sock.File.Fd()) // Fd makes it blocking: one reader goroutine each
-			s.files = append(s.files, sock.File)
+			fd := int(sock.File.Fd())
+			f, rc, err := pollable(fd, "dhcp-udp-"+l.iface.Name)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "interface %s: %v\n", l.iface.Name, err)
+				_ = sock.File.Close()
+				continue
+			}
+			l.udp, l.rc = fd, rc
+			s.files = append(s.files, sock.File, f)
 		case l != nil && kind == ipcpb.Socket_KIND_DHCP_PACKET && l.packet < 0:
 			l.packet = int(sock.File.Fd())
 			s.files = append(s.files, sock.File)
@@ -85,6 +100,11 @@ func (s *server) attachSockets(socks []workerproc.Socket) {
 	s.links = map[int]*link{}
 	for _, l := range byName {
 		if l.udp >= 0 {
+			l.direct = newRxBatch(l)
+			l.free = make(chan *rxBatch, rxBatchesPerLink)
+			for range rxBatchesPerLink {
+				l.free <- newRxBatch(l)
+			}
 			s.links[l.iface.Index] = l
 		}
 	}
@@ -127,9 +147,10 @@ func parsePrefixes(ps []string) []netip.Prefix {
 
 // run is dhcpd's loop after Ready: one goroutine reads each UDP socket
 // and one the master's connection; this goroutine alone drives the
-// engine, so the engine needs no lock.
+// engine, so the engine needs no lock. Datagrams wait in the intake's
+// queues (queue.go), which decide what is served first under load.
 func (s *server) run(conn *ipc.Conn) error {
-	arrivals := make(chan arrival, 256)
+	arrivals := make(chan *rxBatch, rxBatchesPerLink*max(1, len(s.links)))
 	for _, l := range s.links {
 		go s.readLink(l, l.iface.Name, arrivals)
 	}
@@ -145,7 +166,7 @@ func (s *server) run(conn *ipc.Conn) error {
 	pingTimer := time.NewTimer(time.Hour)
 	pingTimer.Stop()
 	defer pingTimer.Stop()
-	master := make(chan fromMaster, 16)
+	master := make(chan fromMaster, 256)
 	go func() {
 		for {
 			m, fds, err := conn.Recv()
@@ -162,17 +183,32 @@ func (s *server) run(conn *ipc.Conn) error {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	defer func() {
-		if n := s.count.malformed.Load() + s.count.sendFail.Load() + s.count.pingFail.Load(); n > 0 {
-			fmt.Fprintf(os.Stderr, "dropped %d malformed requests, %d replies failed to send, %d pings failed to send\n",
-				s.count.malformed.Load(), s.count.sendFail.Load(), s.count.pingFail.Load())
+		if n := s.count.malformed.Load() + s.count.sendFail.Load() + s.count.pingFail.Load() + s.count.overload.Load(); n > 0 {
+			fmt.Fprintf(os.Stderr, "dropped %d malformed requests, %d requests unserved under overload, %d replies failed to send, %d pings failed to send\n",
+				s.count.malformed.Load(), s.count.overload.Load(), s.count.sendFail.Load(), s.count.pingFail.Load())
 		}
 	}()
+	in := newIntake()
+	var idle <-chan time.Time // never ready: select blocks
+	busy := make(chan time.Time)
+	close(busy) // always ready: select falls through to serving
 	for {
+		wait := idle
+		if in.ready(s.discoversOK()) {
+			wait = busy
+		}
 		select {
-		case a := <-arrivals:
-			s.handleArrival(conn, a)
+		case b := <-arrivals:
+			s.intake(in, b)
+			// Whatever else has arrived joins the queues before serving
+			// chooses from them.
+			for len(arrivals) > 0 {
+				s.intake(in, <-arrivals)
+			}
+		case <-wait:
 		case <-tick.C:
 			s.act(conn, s.engine.Tick(time.Now()))
+			s.logOverload()
 		case r := <-replies:
 			if id, ok := s.ping.replied(r); ok {
 				s.probeDone(conn, id, true)
@@ -182,31 +218,120 @@ func (s *server) run(conn *ipc.Conn) error {
 				s.probeDone(conn, id, false)
 			}
 		case fm := <-master:
-			m, err := fm.m, fm.err
-			switch {
-			case errors.Is(err, io.EOF):
-				return nil
-			case err != nil:
-				return fmt.Errorf("ipc: %w", err)
-			case m.GetShutdown() != nil:
-				return nil
-			case m.GetDhcpConfig() != nil:
-				if err := s.apply(m.GetDhcpConfig()); err != nil {
+			// Answers come in bursts (a group commit answers many):
+			// take all that are here, so their ACKs leave together.
+			for {
+				stop, err := s.fromMaster(fm.m, fm.err)
+				if stop || err != nil {
 					return err
 				}
-				if s.ping != nil {
-					s.ping.forget() // they were the old engine's
+				if len(master) == 0 {
+					break
 				}
-			case m.GetDhcpInterfaces() != nil:
-				s.updateInterfaces(m.GetDhcpInterfaces().GetInterfaces())
-			case m.GetLeaseCommitted() != nil:
-				c := m.GetLeaseCommitted()
-				s.send(s.engine.Committed(c.GetId(), c.GetOk(), time.Now()))
-			default:
-				return fmt.Errorf("ipc: unexpected %T", m.GetMsg())
+				fm = <-master
 			}
 		}
+		s.serveQueued(conn, in)
+		s.flushCommits(conn)
 		s.armPing(pingTimer)
+	}
+}
+
+// fromMaster handles one message from the master (or the error reading
+// it); stop says the worker is to end (with err, or cleanly).
+func (s *server) fromMaster(m *ipcpb.Envelope, err error) (stop bool, _ error) {
+	switch {
+	case errors.Is(err, io.EOF):
+		return true, nil
+	case err != nil:
+		return true, fmt.Errorf("ipc: %w", err)
+	case m.GetShutdown() != nil:
+		return true, nil
+	case m.GetDhcpConfig() != nil:
+		if err := s.apply(m.GetDhcpConfig()); err != nil {
+			return true, err
+		}
+		if s.ping != nil {
+			s.ping.forget() // they were the old engine's
+		}
+	case m.GetDhcpInterfaces() != nil:
+		s.updateInterfaces(m.GetDhcpInterfaces().GetInterfaces())
+	case m.GetLeaseCommitted() != nil:
+		c := m.GetLeaseCommitted()
+		s.send(s.engine.Committed(c.GetId(), c.GetOk(), time.Now()))
+	default:
+		return true, fmt.Errorf("ipc: unexpected %T", m.GetMsg())
+	}
+	return false, nil
+}
+
+// intake queues a receive batch's datagrams and gives the batch back to
+// its reader.
+func (s *server) intake(in *intake, b *rxBatch) {
+	if n := in.add(b); n > 0 {
+		s.count.overload.Add(uint64(n))
+	}
+	b.link.free <- b
+}
+
+// discoversOK says whether DISCOVERs may be served now: not while
+// maxCommitsInFlight ACKs wait for the master.
+func (s *server) discoversOK() bool {
+	return s.engine.PendingCommits() < maxCommitsInFlight
+}
+
+// pollBatches bounds the batches pollLinks reads from one socket at a
+// time.
+const pollBatches = 8
+
+// pollLinks reads what waits on the links' sockets straight into the
+// queues, without blocking. The serving goroutine does this itself
+// before each burst because, when it has work queued, it never blocks:
+// dhcpd usually has a single processor, the readers' goroutines would
+// then run only when the runtime preempts it (every 10 ms or so), and
+// the sockets would overflow under load. The readers still wake the
+// loop when it is idle.
+func (s *server) pollLinks(in *intake) {
+	for _, l := range s.links {
+		for range pollBatches {
+			if err := l.direct.recv(uintptr(l.udp)); err != nil || l.direct.n == 0 {
+				break // unix.EAGAIN: nothing more waiting
+			}
+			if n := in.add(l.direct); n > 0 {
+				s.count.overload.Add(uint64(n))
+			}
+			if l.direct.n < rxBatchSize {
+				break
+			}
+		}
+	}
+}
+
+// serveQueued serves up to serveBurst queued datagrams.
+func (s *server) serveQueued(conn *ipc.Conn, in *intake) {
+	s.pollLinks(in)
+	now := time.Now()
+	stale := 0
+	for range serveBurst {
+		it := in.next(now, s.discoversOK(), &stale)
+		if it == nil {
+			break
+		}
+		s.handleArrival(conn, it)
+		now = time.Now()
+	}
+	if stale > 0 {
+		s.count.overload.Add(uint64(stale))
+	}
+}
+
+// logOverload says, at most once a tick, how many requests went unserved
+// since the last time.
+func (s *server) logOverload() {
+	n := s.count.overload.Load()
+	if d := n - s.count.overloadLogged; d > 0 {
+		fmt.Fprintf(os.Stderr, "overloaded: %d requests dropped unserved in the last %v (queue full, or waited too long)\n", d, tickEvery)
+		s.count.overloadLogged = n
 	}
 }
 
@@ -230,8 +355,8 @@ func (s *server) probeDone(conn *ipc.Conn, id uint64, inUse bool) {
 
 // handleArrival decodes one request and runs it through the engine.
 // A malformed packet is counted and dropped.
-func (s *server) handleArrival(conn *ipc.Conn, a arrival) {
-	pkt, err := dhcpv4.FromBytes(a.data)
+func (s *server) handleArrival(conn *ipc.Conn, a *queued) {
+	pkt, err := s.decoder.Decode(a.data)
 	if err != nil || pkt.OpCode != dhcpv4.OpcodeBootRequest {
 		s.count.malformed.Add(1)
 		return
@@ -254,10 +379,10 @@ func (s *server) act(conn *ipc.Conn, acts []dhcpserver.Action) {
 				s.send(s.engine.Committed(a.ID, true, time.Now()))
 				continue
 			}
-			if err := conn.Send(leaseCommit(a)); err != nil {
-				fmt.Fprintf(os.Stderr, "lease commit %d: %v\n", a.ID, err)
-				s.send(s.engine.Committed(a.ID, false, time.Now()))
-			}
+			// Sent after this round of the loop (flushCommits): the
+			// master, on the same CPU as a rule, then wakes once for
+			// all of them rather than once for each.
+			s.commitOut = append(s.commitOut, leaseCommit(a))
 		case dhcpserver.Probe:
 			if s.ping != nil {
 				err := s.ping.send(a.ID, a.Addr, time.Now())
@@ -269,6 +394,20 @@ func (s *server) act(conn *ipc.Conn, acts []dhcpserver.Action) {
 			s.probeDone(conn, a.ID, false)
 		}
 	}
+}
+
+// flushCommits sends the commits this round of the loop asked for. One
+// that cannot be sent fails at once: its ACK is dropped.
+func (s *server) flushCommits(conn *ipc.Conn) {
+	for i, m := range s.commitOut {
+		if err := conn.Send(m); err != nil {
+			id := m.GetLeaseCommit().GetId()
+			fmt.Fprintf(os.Stderr, "lease commit %d: %v\n", id, err)
+			s.send(s.engine.Committed(id, false, time.Now()))
+		}
+		s.commitOut[i] = nil
+	}
+	s.commitOut = s.commitOut[:0]
 }
 
 func leaseCommit(a dhcpserver.Action) *ipcpb.Envelope {

@@ -15,43 +15,27 @@ import (
 // maxDatagram is the largest request read; DHCP messages are far smaller.
 const maxDatagram = 4096
 
-// readLink reads l's UDP socket until it fails (the process is ending).
-// name is the interface's, for errors: l.iface belongs to the serving
-// goroutine, which replaces it when the addresses change.
-func (s *server) readLink(l *link, name string, out chan<- arrival) {
-	oob := make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Inet4Pktinfo{}))))
-	for {
-		buf := make([]byte, maxDatagram)
-		n, oobn, _, from, err := unix.Recvmsg(l.udp, buf, oob, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "read %s: %v\n", name, err)
-			return
-		}
-		sa, ok := from.(*unix.SockaddrInet4)
-		if !ok {
-			continue
-		}
-		a := arrival{link: l, data: buf[:n], src: netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)),
-			dst: pktinfoDst(oob[:oobn])}
-		out <- a
-	}
-}
-
 // pktinfoDst is the datagram's destination address from IP_PKTINFO
-// (invalid when absent).
+// (invalid when absent). It walks the control messages in place, as
+// unix.ParseSocketControlMessage would, without allocating.
 func pktinfoDst(oob []byte) netip.Addr {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return netip.Addr{}
-	}
-	for _, m := range msgs {
-		if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= int(unsafe.Sizeof(unix.Inet4Pktinfo{})) {
-			info := (*unix.Inet4Pktinfo)(unsafe.Pointer(&m.Data[0]))
+	const align = int(unsafe.Sizeof(uintptr(0)))
+	want := unix.CmsgLen(int(unsafe.Sizeof(unix.Inet4Pktinfo{})))
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		n := int(h.Len)
+		if n < unix.SizeofCmsghdr || n > len(oob) {
+			break
+		}
+		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && n >= want {
+			info := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
 			return netip.AddrFrom4(info.Addr)
 		}
+		next := (n + align - 1) &^ (align - 1)
+		if next >= len(oob) {
+			break
+		}
+		oob = oob[next:]
 	}
 	return netip.Addr{}
 }
@@ -74,24 +58,37 @@ func (s *server) sendOne(o *dhcpserver.Outbound) error {
 	switch o.Delivery {
 	case dhcpserver.Raw:
 		if l.packet < 0 || len(o.HWAddr) == 0 || len(o.HWAddr) > 8 {
-			return sendUDP(l.udp, o.Packet, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), o.Src, true)
+			return l.sendUDP(o.Packet, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), o.Src, true)
 		}
 		frame := ipv4UDP(o.Src, o.Dest, o.Packet)
 		to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: l.iface.Index, Halen: uint8(len(o.HWAddr))}
 		copy(to.Addr[:], o.HWAddr)
 		return unix.Sendto(l.packet, frame, 0, to)
 	case dhcpserver.Broadcast:
-		return sendUDP(l.udp, o.Packet, o.Dest, o.Src, true)
+		return l.sendUDP(o.Packet, o.Dest, o.Src, true)
 	default: // Unicast, Relay
 		// By the routing table, as dnsmasq sends them: a relay or a
 		// client with an address need not be reached through the
 		// interface the request came in on.
-		fd := l.udp
 		if s.routed >= 0 {
-			fd = s.routed
+			return sendUDP(s.routed, o.Packet, o.Dest, o.Src, false)
 		}
-		return sendUDP(fd, o.Packet, o.Dest, o.Src, false)
+		return l.sendUDP(o.Packet, o.Dest, o.Src, false)
 	}
+}
+
+// sendUDP sends on the link's own (nonblocking) socket, waiting in the
+// poller when its send buffer is full.
+func (l *link) sendUDP(pkt []byte, dest netip.AddrPort, src netip.Addr, broadcast bool) error {
+	var serr error
+	err := l.rc.Write(func(fd uintptr) bool {
+		serr = sendUDP(int(fd), pkt, dest, src, broadcast)
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // sendUDP sends from src (IP_PKTINFO's spec_dst) to dest; broadcast goes

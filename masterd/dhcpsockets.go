@@ -203,6 +203,9 @@ func openDHCPICMP() (openSocket, error) {
 	return openSocket{desc: desc, file: os.NewFile(uintptr(fd), "dhcp-icmp")}, nil
 }
 
+// dhcpReceiveBuffer is the receive buffer of a DHCP interface's socket.
+const dhcpReceiveBuffer = 2 << 20
+
 func openDHCPUDP(ifname string) (openSocket, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
@@ -222,6 +225,16 @@ func openDHCPUDP(ifname string) (openSocket, error) {
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
 		return fail("IP_PKTINFO", err)
+	}
+	// Room for a burst: requests that arrive while dhcpd is off the CPU
+	// (a garbage collection, the leases file rewrite, other processes)
+	// wait here rather than being dropped by the kernel at random;
+	// dhcpd reads them all at once and decides itself what to drop
+	// under overload (dhcpd/queue.go). The default (net.core.rmem_default,
+	// 208 KiB) holds about 200 requests. Without CAP_NET_ADMIN the kernel
+	// caps the size at net.core.rmem_max.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, dhcpReceiveBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, dhcpReceiveBuffer)
 	}
 	if err := unix.BindToDevice(fd, ifname); err != nil {
 		return fail("SO_BINDTODEVICE", err)

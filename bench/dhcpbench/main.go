@@ -82,7 +82,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs, logs, lease files)")
 	var rates string
 	flag.StringVar(&rates, "rates", "", "comma-separated rates to run once each instead of the search (overload behaviour)")
-	flag.StringVar(&o.during, "during", "", "shell command run during each step's perfdhcp run (e.g. perf record); $DHCPBENCH_RATE is the step's rate")
+	flag.StringVar(&o.during, "during", "", "shell command run during each step's perfdhcp run (e.g. perf record); environment: DHCPBENCH_RATE, DHCPBENCH_DIR (the step's work directory), DHCPBENCH_SERVER_NS")
 	flag.IntVar(&niceness, "nice", 0, "nice value of servers and perfdhcp (negative: ahead of other work on a shared machine)")
 	flag.Parse()
 	o.servers = strings.Split(servers, ",")

@@ -27,8 +27,10 @@ func (b *bench) measureRates(name string, spec serverSpec) (rateResult, error) {
 		if err != nil {
 			return r, err
 		}
-		fmt.Printf("dhcpbench: %-9s %6d/s: %8.0f/s done, %6.3f%% dropped, latency %.2f ms (offer %.2f, ack %.2f, max %.0f)\n",
-			name, rate, p.rate(), 100*p.dropped(), p.latencyMS(), p.do.avgMS, p.ra.avgMS, max(p.do.maxMS, p.ra.maxMS))
+		fmt.Printf("dhcpbench: %-9s %6d/s: %8.0f/s done, %6.3f%% dropped, latency %.2f ms (offer %.2f, ack %.2f, max %.0f); "+
+			"DISCOVER sent %d, OFFER %d; REQUEST sent %d, ACK %d, NAK %d\n",
+			name, rate, p.rate(), 100*p.dropped(), p.latencyMS(), p.do.avgMS, p.ra.avgMS, max(p.do.maxMS, p.ra.maxMS),
+			p.do.sent, p.do.received, p.ra.sent, p.ra.received-p.ra.rejected, p.ra.rejected)
 		r.rates = append(r.rates, rate)
 		r.runs = append(r.runs, p)
 	}
@@ -59,7 +61,7 @@ func (b *bench) startDuring(dir string, rate int) *exec.Cmd {
 		return nil
 	}
 	cmd := exec.Command("sh", "-c", b.o.during)
-	cmd.Env = append(os.Environ(), "DHCPBENCH_RATE="+strconv.Itoa(rate), "DHCPBENCH_DIR="+dir)
+	cmd.Env = append(os.Environ(), "DHCPBENCH_RATE="+strconv.Itoa(rate), "DHCPBENCH_DIR="+dir, "DHCPBENCH_SERVER_NS="+b.link.srvNS)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

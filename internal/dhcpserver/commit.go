@@ -154,3 +154,7 @@ func (e *Engine) Tick(now time.Time) []Action {
 	}
 	return e.acts
 }
+
+// PendingCommits is the number of replies waiting for Committed: under
+// load, how far the lease store is behind.
+func (e *Engine) PendingCommits() int { return len(e.commits) }

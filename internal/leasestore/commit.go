@@ -124,6 +124,7 @@ func (s *Store) runJournal() {
 	for {
 		select {
 		case r := <-s.reqs:
+			s.waitSyncGap()
 			group = s.collect(append(group[:0], r))
 			s.writeGroup(group)
 			s.maybeCompact(false)
@@ -148,6 +149,18 @@ func (s *Store) runJournal() {
 				s.writeGroup(group)
 			}
 		}
+	}
+}
+
+// waitSyncGap waits until SyncGap has passed since the last fsync
+// started (see Options.SyncGap); the commits that arrive meanwhile queue
+// and join the group.
+func (s *Store) waitSyncGap() {
+	if s.opts.SyncGap <= 0 || s.lastSync.IsZero() {
+		return
+	}
+	if wait := s.opts.SyncGap - time.Since(s.lastSync); wait > 0 {
+		time.Sleep(wait)
 	}
 }
 
@@ -263,6 +276,7 @@ func (s *Store) appendSynced(buf []byte) error {
 		}
 		return fmt.Errorf("write lease journal: %w", err)
 	}
+	s.lastSync = time.Now()
 	if err := s.opts.hooks.syncJournal(s.journal); err != nil {
 		s.failed = fmt.Errorf("sync lease journal: %w", err)
 		return s.failed

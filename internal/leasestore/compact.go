@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -183,6 +184,43 @@ func (s *Store) install(f *os.File, size int64) error {
 	s.failed = nil
 	s.stats.compactions.Add(1)
 	return nil
+}
+
+// ordered is orderedLocked for the leases file: it holds the read lock
+// only to copy the leases (commits apply theirs under the write lock and
+// must not wait for a sort), sorts small keys rather than leases, and
+// lets other goroutines run between its steps. The master often has a
+// single processor: a rewrite of tens of thousands of leases done in one
+// go would hold up the journal writer, and with it every ACK, for its
+// whole length.
+func (s *Store) ordered(newestFirst bool) []leases.Lease {
+	type placed struct {
+		order uint64
+		i     int32
+	}
+	s.mu.RLock()
+	all := make([]leases.Lease, 0, len(s.meta))
+	keys := make([]placed, 0, len(s.meta))
+	for a, m := range s.meta {
+		if l, ok := s.table.ByAddr(a); ok {
+			keys = append(keys, placed{m.order, int32(len(all))})
+			all = append(all, l)
+		}
+	}
+	s.mu.RUnlock()
+	runtime.Gosched()
+	slices.SortFunc(keys, func(a, b placed) int {
+		if newestFirst {
+			return cmp.Compare(b.order, a.order)
+		}
+		return cmp.Compare(a.order, b.order)
+	})
+	runtime.Gosched()
+	out := make([]leases.Lease, len(keys))
+	for i, k := range keys {
+		out[i] = all[k.i]
+	}
+	return out
 }
 
 // orderedLocked returns the leases in the order they were created

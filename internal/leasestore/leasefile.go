@@ -1,9 +1,9 @@
 package leasestore
 
 import (
-	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -81,16 +81,24 @@ func (s *Store) rewriteLeaseFile() {
 // at Open.
 func (s *Store) LeaseFileBytes() []byte {
 	now := s.opts.Now()
-	s.mu.RLock()
-	all := s.orderedLocked(true)
-	s.mu.RUnlock()
+	all := s.ordered(true)
 	live := slices.DeleteFunc(all, func(l leases.Lease) bool { return l.Expired(now) })
-	var buf bytes.Buffer
-	buf.Grow(len(live) * 64)
-	// Writing to a bytes.Buffer cannot fail.
-	_ = leases.WriteFile(&buf, leases.File{Leases: live, V6: s.v6})
-	return buf.Bytes()
+	buf := make([]byte, 0, len(live)*64)
+	for i, l := range live {
+		buf = leases.AppendFileLine(buf, l)
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched() // see ordered
+		}
+	}
+	for _, v6 := range s.v6 {
+		buf = append(append(buf, v6...), '\n')
+	}
+	return buf
 }
+
+// yieldEvery is how many leases file lines are formatted between two
+// chances for other goroutines to run.
+const yieldEvery = 2000
 
 // writeLeaseFile replaces the leases file atomically: a reader sees the
 // old file or the new one, never a part.
