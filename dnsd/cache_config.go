@@ -62,6 +62,9 @@ var fastPathNeutral = map[protoreflect.FieldNumber]bool{
 	80: true, 81: true, 83: true, 84: true, 85: true, 86: true, 87: true, 88: true, 89: true,
 	90: true, 91: true,
 	92: true, 93: true, 94: true, 95: true, 96: true, 97: true, 98: true,
+	// Issue 5: socket-filter= (110) changes which datagrams reach dnsd,
+	// never an answer.
+	110: true,
 }
 
 // fastPathAllowed decides whether cached answers may skip the pipeline.
