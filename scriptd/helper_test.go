@@ -2,6 +2,7 @@ package scriptd
 
 import (
 	"bytes"
+	"github.com/moatdns/moat/internal/testutil"
 	"os"
 	"os/exec"
 	"os/user"
@@ -254,12 +255,7 @@ func TestHelperInit(t *testing.T) {
 // and user namespaces refused. With dhcp-scriptuser=root the script is
 // root with root's capabilities, still under no_new_privs and the filter.
 func TestConfinedHelper(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "true" {
-			t.Skip("needs root: the helper switches to the script user")
-		}
-		t.Fatal("CI runs as root")
-	}
+	testutil.RequireRoot(t, "the helper switches to the script user")
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Fatal(err)

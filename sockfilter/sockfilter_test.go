@@ -2,6 +2,8 @@ package sockfilter
 
 import (
 	"encoding/binary"
+	"fmt"
+	"github.com/moatdns/moat/internal/testutil"
 	"net"
 	"os"
 	"testing"
@@ -43,7 +45,7 @@ func newPair(t *testing.T, host string, connect bool) *pair {
 	}
 	send, err := net.ListenUDP(network, &net.UDPAddr{IP: net.ParseIP(host)})
 	if err != nil {
-		t.Skipf("no %s loopback: %v", network, err)
+		testutil.Unavailable(t, fmt.Sprintf("no %s loopback: %v", network, err))
 	}
 	t.Cleanup(func() { send.Close() })
 	var recv *net.UDPConn
