@@ -38,18 +38,24 @@ func newDHCPLink(t *testing.T) *dhcpLink {
 // address it was bound to, or fails the test.
 func (l *dhcpLink) udhcpc(t *testing.T) netip.Addr {
 	t.Helper()
+	return l.udhcpcWith(t, 30*time.Second, "-t", "5", "-T", "2")
+}
+
+// udhcpcWith is udhcpc with its own time limit and extra arguments (the
+// tries, a requested address).
+func (l *dhcpLink) udhcpcWith(t *testing.T, limit time.Duration, extra ...string) netip.Addr {
+	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "script")
 	// The script prints the lease and configures nothing.
 	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"LEASE ip=$ip\"\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// -q: quit after the lease; -n: fail if none; -t/-T bound the tries.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// -q: quit after the lease; -n: fail if none.
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.cli.name,
-		"busybox", "udhcpc", "-i", l.cliIf, "-n", "-q", "-f", "-t", "5", "-T", "2", "-s", script)
-	out, err := cmd.CombinedOutput()
+	args := append([]string{"netns", "exec", l.cli.name, "busybox", "udhcpc", "-i", l.cliIf, "-n", "-q", "-f", "-s", script}, extra...)
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
 	}

@@ -1,10 +1,8 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,33 +49,11 @@ func newPingLAN(t *testing.T) *pingLAN {
 }
 
 // udhcpcRequest runs busybox udhcpc once in the client namespace asking
-// for addr (option 50) and returns the address it was bound to.
+// for addr (option 50) and returns the address it was bound to. -t/-T:
+// the server may wait 3 s for its ping before it offers.
 func (l *pingLAN) udhcpcRequest(t *testing.T, addr netip.Addr) netip.Addr {
 	t.Helper()
-	script := filepath.Join(t.TempDir(), "script")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"LEASE ip=$ip\"\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	// -t/-T: the server may wait 3 s for its ping before it offers.
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.link.cli.name, "busybox", "udhcpc", "-i", l.link.cliIf,
-		"-n", "-q", "-f", "-t", "4", "-T", "5", "-r", addr.String(), "-s", script)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("udhcpc: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if rest, ok := strings.CutPrefix(line, "LEASE ip="); ok {
-			a, err := netip.ParseAddr(strings.TrimSpace(rest))
-			if err != nil {
-				t.Fatalf("udhcpc printed %q: %v", line, err)
-			}
-			return a
-		}
-	}
-	t.Fatalf("udhcpc bound no address:\n%s", out)
-	return netip.Addr{}
+	return l.link.udhcpcWith(t, 40*time.Second, "-t", "4", "-T", "5", "-r", addr.String())
 }
 
 const pingConf = `port=0
