@@ -9,7 +9,6 @@ package seccomp
 import (
 	"crypto/rand"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 	"time"
@@ -160,19 +159,10 @@ func Confine(spec Spec) (Status, error) {
 	}
 
 	// 9. Verify from the kernel's own report (pread64 is on every list).
-	buf := make([]byte, 8192)
-	n, err := statusFile.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return st, fmt.Errorf("seccomp: read /proc/self/status: %w", err)
-	}
-	ps, err := parseProcStatus(buf[:n])
+	ps, err := readOwnStatus(statusFile, &st)
 	if err != nil {
-		return st, fmt.Errorf("seccomp: %w", err)
+		return st, err
 	}
-	st.UID, st.GID = ps.uids[1], ps.gids[1]
-	st.CapEff, st.CapPrm, st.CapBnd, st.CapAmb, st.CapInh = ps.capEff, ps.capPrm, ps.capBnd, ps.capAmb, ps.capInh
-	st.NoNewPrivs = ps.noNewPrivs
-	st.SeccompMode = ps.seccomp
 	if !spec.SwitchUser && st.UID == 0 {
 		st.Notes = append(st.Notes, "uid: still 0 (no --switch-user and no user namespace): root in the init namespace without capabilities")
 	}

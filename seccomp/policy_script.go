@@ -266,19 +266,10 @@ func ConfineScript(spec ScriptSpec) (Status, error) {
 		return st, err
 	}
 
-	buf := make([]byte, 8192)
-	n, err := statusFile.ReadAt(buf, 0)
-	if err != nil && err != io.EOF {
-		return st, fmt.Errorf("seccomp: read /proc/self/status: %w", err)
-	}
-	ps, err := parseProcStatus(buf[:n])
+	ps, err := readOwnStatus(statusFile, &st)
 	if err != nil {
-		return st, fmt.Errorf("seccomp: %w", err)
+		return st, err
 	}
-	st.UID, st.GID = ps.uids[1], ps.gids[1]
-	st.CapEff, st.CapPrm, st.CapBnd, st.CapAmb, st.CapInh = ps.capEff, ps.capPrm, ps.capBnd, ps.capAmb, ps.capInh
-	st.NoNewPrivs = ps.noNewPrivs
-	st.SeccompMode = ps.seccomp
 	return st, verifyScript(spec, ps, dropped)
 }
 

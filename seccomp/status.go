@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -138,4 +140,24 @@ func verify(spec Spec, st procStatus) error {
 		return fmt.Errorf("seccomp: verify /proc/self/status: %w", err)
 	}
 	return nil
+}
+
+// readOwnStatus reads the confined process's /proc/self/status (opened
+// before the confinement) and copies what it reports into st: the
+// kernel's own word on identity, capabilities, no_new_privs and seccomp.
+func readOwnStatus(statusFile *os.File, st *Status) (procStatus, error) {
+	buf := make([]byte, 8192)
+	n, err := statusFile.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return procStatus{}, fmt.Errorf("seccomp: read /proc/self/status: %w", err)
+	}
+	ps, err := parseProcStatus(buf[:n])
+	if err != nil {
+		return procStatus{}, fmt.Errorf("seccomp: %w", err)
+	}
+	st.UID, st.GID = ps.uids[1], ps.gids[1]
+	st.CapEff, st.CapPrm, st.CapBnd, st.CapAmb, st.CapInh = ps.capEff, ps.capPrm, ps.capBnd, ps.capAmb, ps.capInh
+	st.NoNewPrivs = ps.noNewPrivs
+	st.SeccompMode = ps.seccomp
+	return ps, nil
 }
