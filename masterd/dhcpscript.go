@@ -304,16 +304,9 @@ func (s *scriptService) run(ctx context.Context) {
 			s.helperDied()
 			s.m.log.audit("master", os.Getpid(), "worker-exit role=%s pid=%d reason=%q status=%q", seccomp.ScriptRole, w.pid, why, status)
 		}
-		if time.Since(began) >= healthyRun {
-			delay = minBackoff
-		}
-		s.m.log.printf("master", "restarting %s in %v", seccomp.ScriptRole, delay)
-		select {
-		case <-ctx.Done():
+		if !s.m.waitRestart(ctx, seccomp.ScriptRole, began, &delay) {
 			return
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, maxBackoff)
 	}
 }
 

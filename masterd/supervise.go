@@ -62,16 +62,9 @@ func (s *supervisor) run(ctx context.Context) {
 			}
 			s.m.log.audit("master", os.Getpid(), "worker-exit role=%s pid=%d reason=%q status=%q", s.role, w.pid, why, status)
 		}
-		if time.Since(began) >= healthyRun {
-			delay = minBackoff
-		}
-		s.m.log.printf("master", "restarting %s in %v", s.role, delay)
-		select {
-		case <-ctx.Done():
+		if !s.m.waitRestart(ctx, s.role, began, &delay) {
 			return
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, maxBackoff)
 		s.mu.Lock()
 		s.restarts++
 		s.mu.Unlock()
@@ -211,4 +204,21 @@ func closeFDs(fds []int) {
 	for _, fd := range fds {
 		_ = os.NewFile(uintptr(fd), "").Close()
 	}
+}
+
+// waitRestart logs and sleeps the backoff before a process of role is
+// started again: delay doubles from minBackoff to maxBackoff and starts
+// over after a run of healthyRun. false: ctx ended meanwhile.
+func (m *master) waitRestart(ctx context.Context, role string, began time.Time, delay *time.Duration) bool {
+	if time.Since(began) >= healthyRun {
+		*delay = minBackoff
+	}
+	m.log.printf("master", "restarting %s in %v", role, *delay)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(*delay):
+	}
+	*delay = min(2**delay, maxBackoff)
+	return true
 }
