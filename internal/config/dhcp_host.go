@@ -312,6 +312,9 @@ func splitHostName(s string) (name, domain string, err error) {
 		return "", "", fmt.Errorf("bad DHCP host name %q", s)
 	}
 	name, domain, _ = strings.Cut(full, ".")
+	if strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return "", "", fmt.Errorf("bad DHCP host name %q: bad domain", s)
+	}
 	if err := checkHostLabel(name); err != nil {
 		return "", "", fmt.Errorf("bad DHCP host name %q: %w", s, err)
 	}
