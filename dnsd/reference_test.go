@@ -20,10 +20,26 @@ import (
 
 // startDnsmasq runs the reference dnsmasq on 127.0.0.1 on a free high port
 // with the given extra options and returns its address. It is killed in
-// t.Cleanup.
+// t.Cleanup. A free port can be taken by a test of another package between
+// the probe and dnsmasq's bind, so a start that fails on "Address already in
+// use" is tried again on another port.
 func startDnsmasq(t *testing.T, args ...string) (netip.AddrPort, *syncBuffer) {
 	t.Helper()
 	bin := testutil.RequireCommand(t, "dnsmasq")
+	for attempt := 1; ; attempt++ {
+		addr, out, err := tryStartDnsmasq(t, bin, args)
+		if err == nil {
+			return addr, out
+		}
+		if attempt == 5 || !strings.Contains(out.String(), "Address already in use") {
+			t.Logf("dnsmasq output:\n%s", out.String())
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryStartDnsmasq(t *testing.T, bin string, args []string) (netip.AddrPort, *syncBuffer, error) {
+	t.Helper()
 	port := freeUDPPort(t)
 	base := []string{
 		"--keep-in-foreground", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
@@ -39,35 +55,59 @@ func startDnsmasq(t *testing.T, args ...string) (netip.AddrPort, *syncBuffer) {
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return netip.AddrPort{}, out, err
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+	exited := make(chan struct{})
+	go func() {
 		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("dnsmasq output:\n%s", out.String())
-		}
-	})
+		close(exited)
+	}()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	for range 50 {
+		select {
+		case <-exited:
+			return netip.AddrPort{}, out, fmt.Errorf("dnsmasq exited before answering")
+		default:
+		}
 		if _, _, err := c.Exchange(newQuery("ready.invalid.", dns.TypeA), addr.String()); err == nil {
-			return addr, out
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("dnsmasq output:\n%s", out.String())
+				}
+			})
+			return addr, out, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("dnsmasq did not start answering")
-	return netip.AddrPort{}, nil
+	stop()
+	return netip.AddrPort{}, out, fmt.Errorf("dnsmasq did not start answering")
 }
 
+// freeUDPPort finds a loopback port free for both UDP and TCP, as dnsmasq
+// binds both.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return 0
 }
 
 // outcome is what the comparison looks at: rcode, flags, and the answer
