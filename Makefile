@@ -29,6 +29,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS_BUILD) -o $(MOATD) ./cmd/moatd
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/moatctl ./cmd/moatctl
 
 # Runs moatd in the foreground with the development configuration:
 # 127.0.0.1:5353, forwarding to the machine's resolvers, no root needed.
@@ -89,6 +90,7 @@ fuzz:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 	@$(MAKE) --no-print-directory bench-dns
+	@$(MAKE) --no-print-directory bench-flood
 
 # moatd against dnsmasq with dnsperf (docs/performance.md): the servers on
 # CPU 0, dnsperf and the benchmark upstream on CPU 1, loopback only.
@@ -100,6 +102,16 @@ bench-dns: apt-deps build
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/bench-upstream ./bench/upstream
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/dnsbench ./bench/dnsbench
 	$(BIN)/dnsbench -moatd $(MOATD) -upstream $(BIN)/bench-upstream -duration $(BENCH_DURATION) -runs $(BENCH_RUNS) $(BENCH_FLAGS)
+
+# dnsd's CPU under a flood of forged replies and of queries at its upstream
+# query ports, per socket-filter= mode (SECURITY.md "Socket filters");
+# needs root, says so and does nothing otherwise. Loopback only.
+# make bench-flood FLOODBENCH_FLAGS='-packets 3000000 -modes classic,ebpf'
+.PHONY: bench-flood
+FLOODBENCH_FLAGS ?=
+bench-flood: build
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/floodbench ./bench/floodbench
+	$(BIN)/floodbench -moatd $(MOATD) $(FLOODBENCH_FLAGS)
 
 # moatd's DHCP server against dnsmasq and Kea with perfdhcp (docs/performance.md):
 # two network namespaces and a veth pair, the server on CPU 0, perfdhcp on
@@ -115,3 +127,29 @@ proto: go-tools
 
 clean:
 	rm -rf $(BIN)
+
+# Packaging and reproducible builds (issues 6 and 7; packaging/, SECURITY.md
+# "Verifying a binary"). Every binary is built with GOFLAGS_BUILD:
+# -trimpath (no build paths), -buildvcs=false (no VCS stamp, so a dirty
+# tree and a tarball build alike), -buildid= (no content-hash build ID),
+# CGO_ENABLED=0; with the same Go release, two builds of one commit are
+# byte-identical. `make deb` packages them with dpkg-deb alone (no
+# debhelper); the .deb's timestamps are the commit's (SOURCE_DATE_EPOCH).
+.PHONY: deb verify-reproducible docs
+DEB_DIR ?= $(BIN)
+MOATCTL := $(BIN)/moatctl
+deb: build
+	@if [ -d cmd/moatctl ]; then echo "$(GO) build $(GOFLAGS_BUILD) -o $(MOATCTL) ./cmd/moatctl"; \
+	  $(GO) build $(GOFLAGS_BUILD) -o $(MOATCTL) ./cmd/moatctl; fi
+	GO=$(GO) packaging/build-deb.sh $(MOATD) "$$([ -d cmd/moatctl ] && echo $(MOATCTL))" $(DEB_DIR)
+
+# Builds everything twice, in two directories and with an empty build
+# cache the second time, and compares sha256 sums (slow: a cold build).
+verify-reproducible:
+	packaging/verify-reproducible.sh
+
+# Documentation generated from the code: the man pages from the option
+# table, and docs/policy.md from the privileges the code enforces.
+docs: build
+	$(GO) run ./internal/config/genman -dir man
+	$(MOATD) --print-policy >docs/policy.md.tmp && mv docs/policy.md.tmp docs/policy.md

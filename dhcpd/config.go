@@ -20,12 +20,23 @@ type server struct {
 
 	state *ipcpb.DHCPState // interfaces and leases, from the master at start
 	links map[int]*link    // by interface index (serve.go)
-	ping  *pinger          // nil: no ICMP socket, probes answer "free" (ping.go)
+	// linkFiles are each link's socket files, closed when the interface
+	// goes (links.go); startSockets the interface sockets that came
+	// before the DHCPState, attached with the SocketSet's.
+	linkFiles    map[int][]*os.File
+	startSockets []socketsChange
+	// arrivals is the serving loop's channel of receive batches, which
+	// the reader of a link added while it runs feeds (nil before run).
+	arrivals chan *rxBatch
+	// stream assembles a DHCPConfig streamed after start (SIGHUP).
+	stream ipc.DHCPConfigAssembler
+	ping   *pinger // nil: no ICMP socket, probes answer "free" (ping.go)
 	// routed is the send-only UDP :67 socket bound to no interface, for
 	// replies that go where the routing table says; -1 if none.
 	routed int
 	files  []*os.File // keep the sockets' files (and descriptors) alive
 	count  counters
+	stats  dhcpStats // issue 6: messages by type, for metrics (stats.go)
 	// decoder reads every request (serving goroutine only).
 	decoder dhcpserver.Decoder
 	// commitOut are the LeaseCommits of this round of the serving loop
@@ -33,29 +44,69 @@ type server struct {
 	commitOut []*ipcpb.Envelope
 }
 
-// configure waits for the master's DHCPState (streamed: the head, lease
-// chunks, the end) and first DHCPConfig and builds the engine from them. Anything else before them breaks the
-// protocol.
+// configure waits for what the master sends before Ready: the
+// interfaces' sockets (DHCPSocketsChanged, kept for attachSockets), the
+// DHCPState (streamed: the head, lease chunks, the end) and the first
+// DHCPConfig (streamed: begin, chunks, end), and builds the engine from
+// them. Anything else before them breaks the protocol.
 func configure(conn *ipc.Conn) (*server, error) {
 	s := &server{routed: -1}
-	st, err := ipc.RecvDHCPState(func() (*ipcpb.Envelope, error) { return recvNoFDs(conn, "dhcp state") })
+	head, err := s.recvStartSockets(conn)
 	if err != nil {
+		closeStartSockets(s)
+		return nil, err
+	}
+	st, err := ipc.RecvDHCPState(func() (*ipcpb.Envelope, error) {
+		if m := head; m != nil {
+			head = nil
+			return m, nil
+		}
+		return recvNoFDs(conn, "dhcp state")
+	})
+	if err != nil {
+		closeStartSockets(s)
 		return nil, fmt.Errorf("ipc: %w", err)
 	}
 	s.state = st
-	m, err := recvNoFDs(conn, "dhcp config")
+	dc, err := ipc.RecvDHCPConfig(func() (*ipcpb.Envelope, error) { return recvNoFDs(conn, "dhcp config") })
 	if err != nil {
-		return nil, err
-	}
-	dc := m.GetDhcpConfig()
-	if dc == nil {
-		return nil, fmt.Errorf("ipc: expected DHCPConfig, got %T", m.GetMsg())
+		closeStartSockets(s)
+		return nil, fmt.Errorf("ipc: %w", err)
 	}
 	if err := s.apply(dc); err != nil {
+		closeStartSockets(s)
 		return nil, err
 	}
 	s.engine.LoadLeases(leasesFromState(s.state))
 	return s, nil
+}
+
+func closeStartSockets(s *server) {
+	for _, c := range s.startSockets {
+		closeFiles(c.files)
+	}
+	s.startSockets = nil
+}
+
+// configStream feeds a message of a DHCPConfig streamed after start to
+// the assembler and, on its end, swaps the new configuration in. A
+// broken stream means a confused master: dhcpd stops, and its successor
+// gets the configuration whole.
+func (s *server) configStream(m *ipcpb.Envelope) error {
+	dc, err := s.stream.Add(m)
+	if err != nil {
+		return fmt.Errorf("ipc: %w", err)
+	}
+	if dc == nil {
+		return nil // the old configuration serves until the end
+	}
+	if err := s.apply(dc); err != nil {
+		return err
+	}
+	if s.ping != nil {
+		s.ping.forget() // they were the old engine's
+	}
+	return nil
 }
 
 func recvNoFDs(conn *ipc.Conn, what string) (*ipcpb.Envelope, error) {

@@ -81,13 +81,21 @@ func dhcpConfigMsg(dc *ipcpb.DHCPConfig) *ipcpb.Envelope {
 	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}
 }
 
+// sendConfig streams dc as the master does.
+func sendConfig(t *testing.T, c *ipc.Conn, dc *ipcpb.DHCPConfig) {
+	t.Helper()
+	if err := ipc.SendDHCPConfig(c, dc); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestConfigureFromMasterText: the master's text parses, in dhcpd, to the
 // master's DHCP configuration, and the hosts come from the sent texts.
 func TestConfigureFromMasterText(t *testing.T) {
 	cfg, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
 	sendState(t, master)
-	send(t, master, dhcpConfigMsg(dc))
+	sendConfig(t, master, dc)
 	s, err := configure(worker)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +125,7 @@ func TestServeSwapsEngine(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
 	sendState(t, master)
-	send(t, master, dhcpConfigMsg(dc))
+	sendConfig(t, master, dc)
 	s, err := configure(worker)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +133,7 @@ func TestServeSwapsEngine(t *testing.T) {
 	first := s.engine
 	_, dc2 := masterConfig(t, 2)
 	dc2.HostsFiles[0].Text = "aa:bb:cc:dd:ee:03,192.168.1.30\n"
-	send(t, master, dhcpConfigMsg(dc2))
+	sendConfig(t, master, dc2)
 	send(t, master, &ipcpb.Envelope{Msg: &ipcpb.Envelope_Shutdown{Shutdown: &ipcpb.Shutdown{Reason: "test"}}})
 	if err := s.run(worker); err != nil {
 		t.Fatal(err)
@@ -138,20 +146,30 @@ func TestServeSwapsEngine(t *testing.T) {
 // TestProtocolViolations: dhcpd stops on what a sane master never sends.
 func TestProtocolViolations(t *testing.T) {
 	_, good := masterConfig(t, 1)
+	msg := func(m *ipcpb.Envelope) func(*testing.T, *ipc.Conn) {
+		return func(t *testing.T, c *ipc.Conn) { send(t, c, m) }
+	}
+	config := func(dc *ipcpb.DHCPConfig) func(*testing.T, *ipc.Conn) {
+		return func(t *testing.T, c *ipc.Conn) { sendConfig(t, c, dc) }
+	}
+	stats := &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}
 	for _, tc := range []struct {
 		name    string
-		noState bool            // the DHCPState is not sent first
-		first   *ipcpb.Envelope // before Ready; nil: a good DHCPConfig
-		after   *ipcpb.Envelope // after Ready
+		noState bool                        // the DHCPState is not sent first
+		first   func(*testing.T, *ipc.Conn) // before Ready; nil: a good DHCPConfig
+		after   func(*testing.T, *ipc.Conn) // after Ready
 		want    string
 	}{
-		{"no state first", true, dhcpConfigMsg(good), nil, "expected DHCPState"},
-		{"not a config first", false, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, nil, "expected DHCPConfig"},
-		{"conf-file in text", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "conf-file=/etc/passwd\n", Generation: 1}), nil, "not allowed here"},
-		{"no range", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: "port=53\n", Generation: 1}), nil, "no dhcp-range"},
-		{"generation zero", false, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options}), nil, "generation 0 after 0"},
-		{"stale generation", false, nil, dhcpConfigMsg(&ipcpb.DHCPConfig{Options: good.Options, Generation: 1}), "generation 1 after 1"},
-		{"unexpected after ready", false, nil, &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: 1}}}, "unexpected"},
+		{"no state first", true, config(good), nil, "expected DHCPState"},
+		{"not a config first", false, msg(stats), nil, "expected DHCPConfigBegin"},
+		{"a lone DHCPConfig", false, msg(dhcpConfigMsg(good)), nil, "expected DHCPConfigBegin"},
+		{"conf-file in text", false, config(&ipcpb.DHCPConfig{Options: "conf-file=/etc/passwd\n", Generation: 1}), nil, "not allowed here"},
+		{"no range", false, config(&ipcpb.DHCPConfig{Options: "port=53\n", Generation: 1}), nil, "no dhcp-range"},
+		{"chunk without begin", false, msg(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfigChunk{DhcpConfigChunk: &ipcpb.DHCPConfigChunk{
+			Generation: 1, Part: ipcpb.DHCPConfigChunk_PART_OPTIONS, Data: []byte("x")}}}), nil, "without a begin"},
+		{"stale generation", false, nil, config(&ipcpb.DHCPConfig{Options: good.Options, Generation: 1}), "generation 1 after 1"},
+		{"end without begin after ready", false, nil, msg(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfigEnd{DhcpConfigEnd: &ipcpb.DHCPConfigEnd{Generation: 2}}}), "without a begin"},
+		{"unexpected after ready", false, nil, msg(stats), "unexpected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			master, worker := connPair(t)
@@ -160,9 +178,9 @@ func TestProtocolViolations(t *testing.T) {
 			}
 			first := tc.first
 			if first == nil {
-				first = dhcpConfigMsg(good)
+				first = config(good)
 			}
-			send(t, master, first)
+			first(t, master)
 			s, err := configure(worker)
 			if tc.after == nil {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -173,7 +191,7 @@ func TestProtocolViolations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			send(t, master, tc.after)
+			tc.after(t, master)
 			if err := s.run(worker); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("serve: %v, want %q", err, tc.want)
 			}
@@ -186,7 +204,7 @@ func TestServeEOF(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
 	sendState(t, master)
-	send(t, master, dhcpConfigMsg(dc))
+	sendConfig(t, master, dc)
 	s, err := configure(worker)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +230,7 @@ func TestConfigureLargeLeaseTable(t *testing.T) {
 	go func() {
 		err := ipc.SendDHCPState(master, st)
 		if err == nil {
-			err = master.Send(dhcpConfigMsg(dc))
+			err = ipc.SendDHCPConfig(master, dc)
 		}
 		errc <- err
 	}()
@@ -238,7 +256,7 @@ func TestServeInterfaceUpdate(t *testing.T) {
 	_, dc := masterConfig(t, 1)
 	master, worker := connPair(t)
 	sendState(t, master)
-	send(t, master, dhcpConfigMsg(dc))
+	sendConfig(t, master, dc)
 	s, err := configure(worker)
 	if err != nil {
 		t.Fatal(err)

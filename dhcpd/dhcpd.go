@@ -1,18 +1,22 @@
 // Package dhcpd is the DHCPv4 worker. It is started, confined and
 // supervised like dnsd; before Ready it receives its configuration from
-// the master (a DHCPConfig: option text it parses with config.ParseText,
-// which opens no file, and the text of the hosts files the master read)
-// and builds its DHCP engine from it; a later DHCPConfig (SIGHUP) rebuilds
-// the engine. Before the configuration comes a DHCPState: the interfaces
-// (dhcpd lives in an empty network namespace and cannot see them) and the
-// leases of the master's store. It serves the UDP :67 sockets the master
-// passed, one per interface, sends replies to clients without an address
-// on the interface's AF_PACKET socket, and has every lease change made
-// durable by the master (LeaseCommit) before the ACK that depends on it
-// leaves. It runs the ping check on the raw ICMP socket the master opened
+// the master (a DHCPConfig, streamed in chunks: option text it parses
+// with config.ParseText, which opens no file, and the text of the hosts
+// files the master read) and builds its DHCP engine from it; a later
+// DHCPConfig (SIGHUP) rebuilds the engine once its stream has ended.
+// Before the configuration come the interfaces' sockets
+// (DHCPSocketsChanged) and a DHCPState: the interfaces (dhcpd lives in an
+// empty network namespace and cannot see them) and the leases of the
+// master's store. It serves the UDP :67 sockets the master passed, one
+// per interface, sends replies to clients without an address on the
+// interface's AF_PACKET socket, and has every lease change made durable
+// by the master (LeaseCommit) before the ACK that depends on it leaves.
+// It runs the ping check on the raw ICMP socket the master opened
 // (ping.go), sends replies to relays and to clients' own addresses on a
-// socket bound to no interface (the routing table chooses), and follows
-// the addresses of its interfaces as the master reports them.
+// socket bound to no interface (the routing table chooses), follows the
+// addresses of its interfaces as the master reports them, and serves
+// interfaces that appear while it runs and drops those that go
+// (links.go).
 package dhcpd
 
 import (

@@ -133,6 +133,9 @@ func (s *server) readLink(l *link, name string, out chan<- *rxBatch) {
 			err = rerr
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return // the interface went away (links.go: removeLink)
+			}
 			fmt.Fprintf(os.Stderr, "read %s: %v\n", name, err)
 			return
 		}

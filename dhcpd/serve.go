@@ -6,16 +6,12 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-
 	"github.com/moatdns/moat/internal/dhcpserver"
 	"github.com/moatdns/moat/internal/leases"
-	"github.com/moatdns/moat/internal/workerproc"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -46,6 +42,7 @@ const rxBatchesPerLink = 4
 // counters of what was dropped, for the log at exit.
 type counters struct {
 	malformed atomic.Uint64
+	drops     dropCounts // malformed by reason, and panics (malformed.go)
 	sendFail  atomic.Uint64
 	pingFail  atomic.Uint64 // echo requests that could not be sent
 	// overload: requests dropped unserved (queue full, or waited too
@@ -54,109 +51,20 @@ type counters struct {
 	overloadLogged uint64
 }
 
-// attachSockets matches the SocketSet's sockets with the interfaces of
-// the master's DHCPState. A socket for an interface the state does not
-// name is closed and ignored.
-func (s *server) attachSockets(socks []workerproc.Socket) {
-	s.routed = -1
-	byName := map[string]*link{}
-	for _, ifc := range s.state.GetInterfaces() {
-		di := &dhcpserver.Interface{Name: ifc.GetName(), Index: int(ifc.GetIndex()), Addrs: parsePrefixes(ifc.GetPrefixes())}
-		byName[di.Name] = &link{iface: di, udp: -1, packet: -1}
-	}
-	for _, sock := range socks {
-		l := byName[sock.Desc.GetInterface()]
-		kind := sock.Desc.GetKind()
-		switch {
-		case l != nil && kind == ipcpb.Socket_KIND_DHCP_UDP && l.udp < 0:
-			fd := int(sock.File.Fd())
-			f, rc, err := pollable(fd, "dhcp-udp-"+l.iface.Name)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "interface %s: %v\n", l.iface.Name, err)
-				_ = sock.File.Close()
-				continue
-			}
-			l.udp, l.rc = fd, rc
-			s.files = append(s.files, sock.File, f)
-		case l != nil && kind == ipcpb.Socket_KIND_DHCP_PACKET && l.packet < 0:
-			l.packet = int(sock.File.Fd())
-			s.files = append(s.files, sock.File)
-		case kind == ipcpb.Socket_KIND_DHCP_ROUTED && s.routed < 0:
-			s.routed = int(sock.File.Fd())
-			s.files = append(s.files, sock.File)
-		case kind == ipcpb.Socket_KIND_ICMP && s.ping == nil:
-			p, err := newPinger(int(sock.File.Fd()), dhcpserver.PingWait)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "ping check off: %v\n", err)
-				_ = sock.File.Close()
-				continue
-			}
-			s.ping = p
-			s.files = append(s.files, sock.File)
-		default:
-			_ = sock.File.Close()
-		}
-	}
-	s.links = map[int]*link{}
-	for _, l := range byName {
-		if l.udp >= 0 {
-			l.direct = newRxBatch(l)
-			l.free = make(chan *rxBatch, rxBatchesPerLink)
-			for range rxBatchesPerLink {
-				l.free <- newRxBatch(l)
-			}
-			s.links[l.iface.Index] = l
-		}
-	}
-}
-
-// updateInterfaces takes the master's new view of the DHCP interfaces:
-// a link whose addresses changed gets a new dhcpserver.Interface (the
-// engine caches ranges per Interface), so requests from now on are served
-// from the ranges of its new networks. Interfaces dhcpd has no socket
-// for are ignored; so are index changes (the socket is bound to the
-// interface it was opened on).
-func (s *server) updateInterfaces(ifs []*ipcpb.DHCPInterface) {
-	byName := map[string]*link{}
-	for _, l := range s.links {
-		byName[l.iface.Name] = l
-	}
-	for _, ifc := range ifs {
-		l := byName[ifc.GetName()]
-		if l == nil {
-			continue
-		}
-		di := &dhcpserver.Interface{Name: l.iface.Name, Index: l.iface.Index, Addrs: parsePrefixes(ifc.GetPrefixes())}
-		if slices.Equal(di.Addrs, l.iface.Addrs) {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "interface %s: addresses now %v\n", di.Name, di.Addrs)
-		l.iface = di
-	}
-}
-
-func parsePrefixes(ps []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range ps {
-		if pf, err := netip.ParsePrefix(p); err == nil {
-			out = append(out, pf)
-		}
-	}
-	return out
-}
-
 // run is dhcpd's loop after Ready: one goroutine reads each UDP socket
 // and one the master's connection; this goroutine alone drives the
 // engine, so the engine needs no lock. Datagrams wait in the intake's
 // queues (queue.go), which decide what is served first under load.
 func (s *server) run(conn *ipc.Conn) error {
 	arrivals := make(chan *rxBatch, rxBatchesPerLink*max(1, len(s.links)))
+	s.arrivals = arrivals // links that appear later read into it too (links.go)
 	for _, l := range s.links {
 		go s.readLink(l, l.iface.Name, arrivals)
 	}
 	type fromMaster struct {
-		m   *ipcpb.Envelope
-		err error
+		m     *ipcpb.Envelope
+		files []*os.File // a DHCPSocketsChanged's sockets (links.go)
+		err   error
 	}
 	var replies chan dhcpserver.EchoReply
 	if s.ping != nil {
@@ -170,11 +78,11 @@ func (s *server) run(conn *ipc.Conn) error {
 	go func() {
 		for {
 			m, fds, err := conn.Recv()
-			closeFDs(fds)
-			if err == nil && len(fds) > 0 {
-				err = fmt.Errorf("ipc: %d unexpected descriptors with %T", len(fds), m.GetMsg())
+			var files []*os.File
+			if err == nil {
+				files, err = takeSocketFiles(m, fds) // descriptors come only with DHCPSocketsChanged (links.go)
 			}
-			master <- fromMaster{m, err}
+			master <- fromMaster{m, files, err}
 			if err != nil {
 				return
 			}
@@ -209,6 +117,7 @@ func (s *server) run(conn *ipc.Conn) error {
 		case <-tick.C:
 			s.act(conn, s.engine.Tick(time.Now()))
 			s.logOverload()
+			s.logDrops() // malformed.go
 		case r := <-replies:
 			if id, ok := s.ping.replied(r); ok {
 				s.probeDone(conn, id, true)
@@ -221,7 +130,7 @@ func (s *server) run(conn *ipc.Conn) error {
 			// Answers come in bursts (a group commit answers many):
 			// take all that are here, so their ACKs leave together.
 			for {
-				stop, err := s.fromMaster(fm.m, fm.err)
+				stop, err := s.fromMaster(fm.m, fm.files, fm.err)
 				if stop || err != nil {
 					return err
 				}
@@ -233,13 +142,16 @@ func (s *server) run(conn *ipc.Conn) error {
 		}
 		s.serveQueued(conn, in)
 		s.flushCommits(conn)
+		if err := s.flushMetrics(conn); err != nil { // issue 6 (stats.go)
+			return err
+		}
 		s.armPing(pingTimer)
 	}
 }
 
 // fromMaster handles one message from the master (or the error reading
 // it); stop says the worker is to end (with err, or cleanly).
-func (s *server) fromMaster(m *ipcpb.Envelope, err error) (stop bool, _ error) {
+func (s *server) fromMaster(m *ipcpb.Envelope, files []*os.File, err error) (stop bool, _ error) {
 	switch {
 	case errors.Is(err, io.EOF):
 		return true, nil
@@ -247,15 +159,16 @@ func (s *server) fromMaster(m *ipcpb.Envelope, err error) (stop bool, _ error) {
 		return true, fmt.Errorf("ipc: %w", err)
 	case m.GetShutdown() != nil:
 		return true, nil
-	case m.GetDhcpConfig() != nil:
-		if err := s.apply(m.GetDhcpConfig()); err != nil {
+	case ipc.IsDHCPConfigStream(m): // a new configuration, streamed (config.go)
+		if err := s.configStream(m); err != nil {
 			return true, err
 		}
-		if s.ping != nil {
-			s.ping.forget() // they were the old engine's
-		}
+	case m.GetDhcpSocketsChanged() != nil: // interfaces that appear or go (links.go)
+		s.changeSockets(m.GetDhcpSocketsChanged(), files)
 	case m.GetDhcpInterfaces() != nil:
 		s.updateInterfaces(m.GetDhcpInterfaces().GetInterfaces())
+	case m.GetMetricsRequest() != nil: // issue 6: answered after this round (stats.go)
+		s.stats.askMetrics(m.GetMetricsRequest())
 	case m.GetLeaseCommitted() != nil:
 		c := m.GetLeaseCommitted()
 		s.send(s.engine.Committed(c.GetId(), c.GetOk(), time.Now()))
@@ -356,11 +269,12 @@ func (s *server) probeDone(conn *ipc.Conn, id uint64, inUse bool) {
 // handleArrival decodes one request and runs it through the engine.
 // A malformed packet is counted and dropped.
 func (s *server) handleArrival(conn *ipc.Conn, a *queued) {
-	pkt, err := s.decoder.Decode(a.data)
-	if err != nil || pkt.OpCode != dhcpv4.OpcodeBootRequest {
-		s.count.malformed.Add(1)
+	defer s.recoverPacket(a.data)      // issue 5: a panic costs this packet only (recover.go)
+	pkt, ok := s.decodeRequest(a.data) // counts what it drops, by reason (malformed.go)
+	if !ok {
 		return
 	}
+	s.stats.countIn(uint8(pkt.MessageType())) // issue 6: metrics (stats.go)
 	out, acts := s.engine.Handle(dhcpserver.Inbound{Packet: pkt, Interface: a.link.iface, Src: a.src, Dst: a.dst}, time.Now())
 	s.send(out)
 	s.act(conn, acts)
@@ -415,6 +329,7 @@ func leaseCommit(a dhcpserver.Action) *ipcpb.Envelope {
 	for _, r := range a.Records {
 		c.Records = append(c.Records, leaseRecord(r))
 	}
+	c.Txn = leaseTxn(a.Txn) // commit_txn.go
 	return &ipcpb.Envelope{Msg: &ipcpb.Envelope_LeaseCommit{LeaseCommit: c}}
 }
 

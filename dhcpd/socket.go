@@ -46,7 +46,9 @@ func (s *server) send(out []dhcpserver.Outbound) {
 		if err := s.sendOne(&out[i]); err != nil {
 			s.count.sendFail.Add(1)
 			fmt.Fprintf(os.Stderr, "send %s %s: %v\n", out[i].Delivery, out[i].Dest, err)
+			continue
 		}
+		s.stats.countOut(out[i].Packet) // issue 6: metrics (stats.go)
 	}
 }
 

@@ -63,8 +63,9 @@ var fastPathNeutral = map[protoreflect.FieldNumber]bool{
 	90: true, 91: true,
 	92: true, 93: true, 94: true, 95: true, 96: true, 97: true, 98: true,
 	// Issue 5: socket-filter= (110) changes which datagrams reach dnsd,
-	// never an answer.
-	110: true,
+	// never an answer. no-0x20-encode (111) changes the spelling of
+	// upstream queries, which the cache never sees.
+	110: true, 111: true,
 }
 
 // fastPathAllowed decides whether cached answers may skip the pipeline.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -23,6 +24,14 @@ import (
 // (its queries still carry the random case, which costs nothing). A
 // forger cannot push a server there cheaply: only a reply with the right
 // ID counts, and every genuine reply in between starts the count again.
+// The finding does not last for ever: caseRecheck after it, the next
+// reply in another spelling starts a new count, so that a server that
+// was misjudged, or has been replaced by one that keeps case, is
+// protected again (a server that still does not keep case costs a retry
+// or two each time: the replies of the count are dropped).
+//
+// no-0x20-encode turns all this off: queries keep the client's spelling
+// and replies are matched without regard to case, as dnsmasq 2.90 does.
 //
 // The client never sees the random spelling: replies are given back the
 // client's spelling (restoreCase) before the filters, the cache and the
@@ -31,6 +40,10 @@ import (
 // caseStreakLimit is how many replies in a row in another spelling make
 // a server one that does not preserve case.
 const caseStreakLimit = 3
+
+// caseRecheck is how long a server found not to preserve case has its
+// replies matched without regard to case before it is checked again.
+const caseRecheck = 10 * time.Minute
 
 // maxCaseBytes is enough random bytes for a name's letters: a name has at
 // most 255 bytes in wire form.
@@ -127,6 +140,22 @@ type caseTable struct {
 
 	mismatches atomic.Uint64 // replies dropped for their spelling alone
 	caseless   atomic.Uint64 // servers found not to preserve case
+	rechecks   atomic.Uint64 // findings that expired (caseRecheck)
+
+	// off: no-0x20-encode (DNSConfig.no_case_randomization).
+	off atomic.Bool
+}
+
+// setEncode applies the configuration: 0x20 on (the default) or off.
+func (c *caseTable) setEncode(on bool) { c.off.Store(!on) }
+
+// encode is encode0x20 when 0x20 is on; off, the query keeps the
+// client's spelling ("").
+func (c *caseTable) encode(wire []byte) string {
+	if c.off.Load() {
+		return ""
+	}
+	return encode0x20(wire)
 }
 
 type caseState struct {
@@ -135,7 +164,8 @@ type caseState struct {
 	// so that a forger who guessed an ID cannot make the streak by
 	// sending the same forgery again.
 	ids      [caseStreakLimit]uint16
-	caseless bool // matched without regard to case from now on
+	caseless bool      // matched without regard to case, until since+caseRecheck
+	since    time.Time // when caseless was found
 }
 
 // exact records a reply from st in the spelling sent: any streak ends.
@@ -154,8 +184,9 @@ func (c *caseTable) exact(st *upstreamState) {
 // other records a reply from st to the query with this ID whose question
 // differs from the one sent only in case, and reports whether to accept
 // it: st does not preserve case (known before, or found now). first
-// reports that it was found now.
-func (c *caseTable) other(st *upstreamState, id uint16) (accept, first bool) {
+// reports that it was found now; recheck that an earlier finding expired
+// and the count starts again with this reply.
+func (c *caseTable) other(st *upstreamState, id uint16, now time.Time) (accept, first, recheck bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.servers == nil {
@@ -167,12 +198,16 @@ func (c *caseTable) other(st *upstreamState, id uint16) (accept, first bool) {
 		c.servers[st] = cs
 	}
 	if cs.caseless {
-		return true, false
+		if now.Sub(cs.since) < caseRecheck {
+			return true, false, false
+		}
+		cs.caseless, cs.streak, recheck = false, 0, true
+		c.rechecks.Add(1)
 	}
 	for _, seen := range cs.ids[:cs.streak] {
 		if seen == id { // this query counted already
 			c.mismatches.Add(1)
-			return false, false
+			return false, false, recheck
 		}
 	}
 	if cs.streak == 0 {
@@ -182,12 +217,12 @@ func (c *caseTable) other(st *upstreamState, id uint16) (accept, first bool) {
 	cs.streak++
 	if cs.streak < caseStreakLimit {
 		c.mismatches.Add(1)
-		return false, false
+		return false, false, recheck
 	}
-	cs.caseless = true
+	cs.caseless, cs.since = true, now
 	c.streaks.Add(-1)
 	c.caseless.Add(1)
-	return true, true
+	return true, true, recheck
 }
 
 // checkCase applies 0x20 to a reply from up to the query with this ID
@@ -198,7 +233,13 @@ func (s *Server) checkCase(up *upstream, req *request, id uint16, reply *dns.Msg
 		s.up.cases.exact(up.state)
 		return true
 	}
-	accept, first := s.up.cases.other(up.state, id)
+	if s.up.cases.off.Load() {
+		return true // no-0x20-encode: validateReply matched the name without regard to case
+	}
+	accept, first, recheck := s.up.cases.other(up.state, id, time.Now())
+	if recheck {
+		s.log.printf("server %s: checking again whether it preserves the case of query names (0x20)", up.label)
+	}
 	if first {
 		s.log.printf("server %s does not preserve the case of query names: its replies are matched without regard to case (no 0x20)", up.label)
 	}

@@ -273,3 +273,80 @@ func encodeCopy(wire []byte) encoded {
 	w := append([]byte(nil), wire...)
 	return encoded{w, encode0x20(w)}
 }
+
+// TestNo0x20Encode: with no-0x20-encode the upstream sees the client's
+// spelling, and a server that answers in lower case is taken at once
+// (no mismatch counted, no server found caseless), as dnsmasq 2.90
+// would.
+func TestNo0x20Encode(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	addr := rawUpstream(t, func(q *dns.Msg) []*dns.Msg {
+		mu.Lock()
+		asked = append(asked, q.Question[0].Name)
+		mu.Unlock()
+		lower := q.Copy()
+		lower.Question[0].Name = strings.ToLower(q.Question[0].Name)
+		return []*dns.Msg{aReply(lower, "10.5.5.5")}
+	})
+	d := startDNSD(t, policyCfg(func(c *ipcpb.DNSConfig) { c.CacheSize = 0; c.NoCaseRandomization = true }, addr), "", instanceOptions{})
+	const name = "Keep-My-Case.Example."
+	for range 4 {
+		r := ask(t, d, newQuery(name, dns.TypeA), "udp")
+		if firstA(r) != "10.5.5.5" {
+			t.Fatalf("reply %v", r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 4 {
+		t.Errorf("upstream saw %d queries, want 4 (one each, no retries): %v", len(asked), asked)
+	}
+	for _, n := range asked {
+		if n != name {
+			t.Errorf("upstream asked for %q, want the client's %q", n, name)
+		}
+	}
+	if m, c := d.server.up.cases.mismatches.Load(), d.server.up.cases.caseless.Load(); m != 0 || c != 0 {
+		t.Errorf("mismatches %d, caseless servers %d; want none with 0x20 off", m, c)
+	}
+}
+
+// TestCaseRecheck: a server found not to preserve case is trusted so for
+// caseRecheck, then counted again from the next reply in another
+// spelling; a forger's repeated ID still counts once.
+func TestCaseRecheck(t *testing.T) {
+	var c caseTable
+	st := &upstreamState{}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	find := func(at time.Time, firstID uint16) {
+		t.Helper()
+		for i := range uint16(caseStreakLimit) {
+			accept, first, _ := c.other(st, firstID+i, at)
+			last := i == caseStreakLimit-1
+			if accept != last || first != last {
+				t.Fatalf("reply %d of the count: accept %v first %v", i+1, accept, first)
+			}
+		}
+	}
+	find(t0, 100)
+	if accept, first, recheck := c.other(st, 200, t0.Add(caseRecheck-time.Second)); !accept || first || recheck {
+		t.Fatalf("within caseRecheck: accept %v first %v recheck %v, want accepted", accept, first, recheck)
+	}
+	accept, first, recheck := c.other(st, 300, t0.Add(caseRecheck))
+	if accept || first || !recheck {
+		t.Fatalf("after caseRecheck: accept %v first %v recheck %v, want a new count", accept, first, recheck)
+	}
+	if accept, _, recheck := c.other(st, 300, t0.Add(caseRecheck)); accept || recheck {
+		t.Fatal("the same ID counted twice in the new count")
+	}
+	c.exact(st) // a reply in the spelling sent: the count starts again
+	t1 := t0.Add(caseRecheck + time.Minute)
+	find(t1, 400)
+	if got := c.caseless.Load(); got != 2 {
+		t.Errorf("found caseless %d times, want 2", got)
+	}
+	if got := c.rechecks.Load(); got != 1 {
+		t.Errorf("rechecks %d, want 1", got)
+	}
+}

@@ -103,7 +103,9 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			if err != nil {
 				return err
 			}
-			setUpstreamFilterMode(m.DnsConfig.GetSocketFilter())     // issue 5 (upstream_filter.go)
+			setUpstreamFilterMode(m.DnsConfig.GetSocketFilter()) // issue 5 (upstream_filter.go)
+			// issue 5: no-0x20-encode (forward_case.go)
+			s.up.cases.setEncode(!m.DnsConfig.GetNoCaseRandomization())
 			if c, err = s.withUpstreams(c, nil, false); err != nil { // area C (upstream_install.go)
 				return err
 			}
@@ -140,7 +142,8 @@ func serveWithLog(ctx context.Context, conn *ipc.Conn, sockets []workerproc.Sock
 			table, haveHosts, changed = t, true, true
 		case *ipcpb.Envelope_Shutdown:
 			return nil
-		case *ipcpb.Envelope_StatsRequest, *ipcpb.Envelope_NetState: // area D (stats.go)
+		case *ipcpb.Envelope_StatsRequest, *ipcpb.Envelope_NetState, // area D (stats.go)
+			*ipcpb.Envelope_CacheDumpRequest, *ipcpb.Envelope_MetricsRequest: // issue 6 (stats_metrics.go)
 			if err := s.handleStatsMessage(conn, env); err != nil {
 				return err
 			}

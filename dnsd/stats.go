@@ -175,6 +175,10 @@ func (s *Server) handleStatsMessage(conn *ipc.Conn, env *ipcpb.Envelope) error {
 	switch m := env.GetMsg().(type) {
 	case *ipcpb.Envelope_StatsRequest:
 		return s.reportStats(conn, m.StatsRequest)
+	case *ipcpb.Envelope_CacheDumpRequest: // issue 6: moatctl dump (stats_metrics.go)
+		return s.reportCacheDump(conn, m.CacheDumpRequest)
+	case *ipcpb.Envelope_MetricsRequest: // issue 6: the master's /metrics
+		return s.reportMetrics(conn, m.MetricsRequest)
 	case *ipcpb.Envelope_NetState:
 		if err := s.filt.setNetState(m.NetState); err != nil {
 			return fmt.Errorf("ipc: %w", err)

@@ -61,7 +61,7 @@ func (s *Server) newFlightRun(f *flight) (r *flightRun, end flightEnd, ok bool) 
 	}
 	r.wire = wire
 	r.upReq = *req
-	if sent := encode0x20(wire); sent != "" {
+	if sent := s.up.cases.encode(wire); sent != "" { // 0x20, unless no-0x20-encode (forward_case.go)
 		r.upReq.q.Name = sent
 	}
 	r.budget, r.delay = s.budget, s.udpTry

@@ -32,6 +32,9 @@ type upstreamState struct {
 	// microseconds, each answer weighing 1/8 (dnsmasq keeps a similar
 	// moving average).
 	latencyEWMA atomic.Uint64
+	// latency is the same answers' histogram, for metrics (issue 6,
+	// stats_metrics.go).
+	latency latencyHistogram
 
 	// looped is set when dns-loop-detect saw this server's probe come
 	// back; a looped server gets no queries until the next probe round.
@@ -42,6 +45,7 @@ type upstreamState struct {
 
 // noteLatency folds one answer's latency into the moving average.
 func (u *upstreamState) noteLatency(d time.Duration) {
+	u.latency.observe(d) // issue 6: metrics (stats_metrics.go)
 	us := uint64(max(d, 0) / time.Microsecond)
 	for range 16 { // bounded: a lost race only skips one sample
 		old := u.latencyEWMA.Load()

@@ -177,6 +177,14 @@ func sampleMessages() []*ipcpb.Envelope {
 			TcpInUse: 1, TcpHighest: 2, TcpMax: 64, DumpCache: true, DumpContinues: true,
 			CacheDump: []*ipcpb.CacheDumpEntry{{Name: "www.example.com", Data: "192.0.2.1", Flags: "4F        ", Expires: 1700000000}},
 		}}},
+		// Issue 6: moatctl dump and metrics (stream_stats.go).
+		{Msg: &ipcpb.Envelope_CacheDumpRequest{CacheDumpRequest: &ipcpb.CacheDumpRequest{Id: 3}}},
+		{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 3, More: true, Now: 1700000000,
+			Entries: []*ipcpb.CacheDumpEntry{{Name: "www.example.com", Data: "192.0.2.1", Flags: "4F        ", Expires: 1700000300}}}}},
+		{Msg: &ipcpb.Envelope_MetricsRequest{MetricsRequest: &ipcpb.MetricsRequest{Id: 4}}},
+		{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 4, Queries: 10, AnsweredCache: 3, Forwarded: 7, CacheHits: 3,
+			Servers: []*ipcpb.UpstreamMetrics{{Address: "192.0.2.1:53", Sent: 7, Answered: 7, LatencyBuckets: make([]uint64, 12), LatencySumUs: 900}}}}},
+		{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 5, Received: []uint64{0, 1, 0, 1}, Sent: []uint64{0, 0, 1, 0, 0, 1}}}},
 		{Msg: &ipcpb.Envelope_NetState{NetState: &ipcpb.NetState{
 			LocalNetworks: []string{"192.168.1.0/24", "fd00::/64"},
 			Neighbours:    []*ipcpb.Neighbour{{Address: []byte{192, 168, 1, 2}, Mac: []byte{2, 0, 0, 0, 0, 1}}},
@@ -206,6 +214,10 @@ func sampleMessages() []*ipcpb.Envelope {
 			Leases:     []*ipcpb.LeaseRecord{{Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55}, Expires: 1700000000}},
 		}}},
 		{Msg: &ipcpb.Envelope_LeaseCommitted{LeaseCommitted: &ipcpb.LeaseCommitted{Id: 7, Ok: true}}},
+		// Issue 4 (T): a commit with the transaction that made the lease.
+		{Msg: &ipcpb.Envelope_LeaseCommit{LeaseCommit: &ipcpb.LeaseCommit{Id: 8, Records: []*ipcpb.LeaseRecord{
+			{Addr: []byte{192, 168, 1, 62}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x57}, Expires: 1700000000},
+		}, Txn: sampleLeaseTxn([]byte{192, 168, 1, 62})}}},
 		// Issue 4: the streamed DHCPState and interface changes.
 		{Msg: &ipcpb.Envelope_DhcpLeaseChunk{DhcpLeaseChunk: &ipcpb.DHCPLeaseChunk{Leases: []*ipcpb.LeaseRecord{
 			{Addr: []byte{192, 168, 1, 61}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x56}, Hostname: "pc", Expires: 1700000000},
@@ -214,12 +226,30 @@ func sampleMessages() []*ipcpb.Envelope {
 		{Msg: &ipcpb.Envelope_DhcpInterfaces{DhcpInterfaces: &ipcpb.DHCPInterfaces{Interfaces: []*ipcpb.DHCPInterface{
 			{Name: "eth0", Index: 2, Prefixes: []string{"192.168.1.1/24", "10.0.0.1/8"}},
 		}}}},
+		// Issue 4: the streamed DHCPConfig and DHCP interfaces that appear (C).
+		{Msg: &ipcpb.Envelope_DhcpConfigBegin{DhcpConfigBegin: &ipcpb.DHCPConfigBegin{
+			Generation: 3, HostsFileNames: []string{"/etc/moat/hosts"}, EthersName: "/etc/ethers", Chunks: 2, Bytes: 90}}},
+		{Msg: &ipcpb.Envelope_DhcpConfigChunk{DhcpConfigChunk: &ipcpb.DHCPConfigChunk{
+			Generation: 3, Seq: 1, Part: ipcpb.DHCPConfigChunk_PART_HOSTS_FILE, File: 0, Data: []byte("00:11:22:33:44:55,192.168.1.60\n")}}},
+		{Msg: &ipcpb.Envelope_DhcpConfigEnd{DhcpConfigEnd: &ipcpb.DHCPConfigEnd{Generation: 3, Chunks: 2, Bytes: 90}}},
+		{Msg: &ipcpb.Envelope_DhcpSocketsChanged{DhcpSocketsChanged: &ipcpb.DHCPSocketsChanged{
+			Added: []*ipcpb.Socket{
+				{Kind: ipcpb.Socket_KIND_DHCP_UDP, Address: "0.0.0.0:67", Pktinfo: true, Interface: "virbr0"},
+				{Kind: ipcpb.Socket_KIND_DHCP_PACKET, Interface: "virbr0"},
+			},
+			Interfaces: []*ipcpb.DHCPInterface{{Name: "virbr0", Index: 7, Prefixes: []string{"192.168.122.1/24"}}},
+			Removed:    []string{"veth3"},
+		}}},
 		// Issue 4: the dhcp-script helper.
 		{Msg: &ipcpb.Envelope_ScriptEvent{ScriptEvent: &ipcpb.ScriptEvent{
 			Seq: 3, Action: "add", Addr: []byte{192, 168, 1, 60}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x55},
 			ClientId: []byte{1, 0, 0x11, 0x22, 0x33, 0x44, 0x55}, Hostname: "laptop", Domain: "lan", Expires: 1700000000,
 			TimeRemaining: 3600, Interface: "eth0", Tags: []string{"eth0", "known"}, SuppliedHostname: "laptop; rm -rf /",
 			UserClasses: []string{"iPXE"}, RelayAddress: []byte{192, 168, 2, 1}, RequestedOptions: []uint32{1, 3, 6},
+		}}},
+		{Msg: &ipcpb.Envelope_ScriptEvent{ScriptEvent: &ipcpb.ScriptEvent{
+			Seq: 4, Action: "old", Addr: []byte{192, 168, 1, 62}, HwType: 1, HwAddr: []byte{0, 0x11, 0x22, 0x33, 0x44, 0x57},
+			Expires: 1700000000, Interface: "eth0", Txn: sampleLeaseTxn([]byte{192, 168, 1, 62}),
 		}}},
 		{Msg: &ipcpb.Envelope_ScriptDone{ScriptDone: &ipcpb.ScriptDone{Seq: 3, ExitStatus: 1, Error: "exit status 1"}}},
 	}

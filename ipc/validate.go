@@ -140,12 +140,30 @@ func validateMsg(m *ipcpb.Envelope) error {
 		return nonNil(x.DhcpStateEnd, validateDHCPStateEnd)
 	case *ipcpb.Envelope_DhcpInterfaces:
 		return nonNil(x.DhcpInterfaces, validateDHCPInterfaces)
+	case *ipcpb.Envelope_DhcpConfigBegin: // issue 4: streamed DHCPConfig (stream_dhcpconfig.go)
+		return nonNil(x.DhcpConfigBegin, validateDHCPConfigBegin)
+	case *ipcpb.Envelope_DhcpConfigChunk:
+		return nonNil(x.DhcpConfigChunk, validateDHCPConfigChunk)
+	case *ipcpb.Envelope_DhcpConfigEnd:
+		return nonNil(x.DhcpConfigEnd, validateDHCPConfigEnd)
+	case *ipcpb.Envelope_DhcpSocketsChanged: // issue 4: DHCP interfaces that appear (validate_dhcpsockets.go)
+		return nonNil(x.DhcpSocketsChanged, validateDHCPSocketsChanged)
 	case *ipcpb.Envelope_LeaseCommitted:
 		return nonNil(x.LeaseCommitted, func(c *ipcpb.LeaseCommitted) error { return noUnknown(c) })
 	case *ipcpb.Envelope_ScriptEvent: // issue 4: dhcp-script helper (validate_script.go)
 		return nonNil(x.ScriptEvent, validateScriptEvent)
 	case *ipcpb.Envelope_ScriptDone:
 		return nonNil(x.ScriptDone, validateScriptDone)
+	case *ipcpb.Envelope_CacheDumpRequest: // issue 6: moatctl dump and metrics (stream_stats.go)
+		return nonNil(x.CacheDumpRequest, func(*ipcpb.CacheDumpRequest) error { return nil })
+	case *ipcpb.Envelope_CacheDumpChunk:
+		return nonNil(x.CacheDumpChunk, validateCacheDumpChunk)
+	case *ipcpb.Envelope_MetricsRequest:
+		return nonNil(x.MetricsRequest, func(*ipcpb.MetricsRequest) error { return nil })
+	case *ipcpb.Envelope_DnsMetrics:
+		return nonNil(x.DnsMetrics, validateDNSMetrics)
+	case *ipcpb.Envelope_DhcpMetrics:
+		return nonNil(x.DhcpMetrics, validateDHCPMetrics)
 	default:
 		// A oneof case added to the .proto without a rule here.
 		return invalid("no validation rule for %T", x)

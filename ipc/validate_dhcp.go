@@ -74,7 +74,7 @@ func validateLeaseCommit(c *ipcpb.LeaseCommit) error {
 			return fmt.Errorf("records[%d]: %w", i, err)
 		}
 	}
-	return nil
+	return validateCommitTxn(c) // validate_txn.go
 }
 
 func validateLeaseRecord(r *ipcpb.LeaseRecord) error {

@@ -97,7 +97,7 @@ func validateScriptEvent(e *ipcpb.ScriptEvent) error {
 			return invalid("requested_options[%d]: %d", i, o)
 		}
 	}
-	return nil
+	return validateScriptTxn(e) // validate_txn.go
 }
 
 func validateScriptDone(d *ipcpb.ScriptDone) error {

@@ -75,5 +75,8 @@ func wantFDs(m *ipcpb.Envelope) int {
 	if sc := m.GetSocketsChanged(); sc != nil {
 		return len(sc.GetAdded())
 	}
+	if sc := m.GetDhcpSocketsChanged(); sc != nil { // issue 4 (validate_dhcpsockets.go)
+		return len(sc.GetAdded())
+	}
 	return 0
 }

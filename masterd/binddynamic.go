@@ -144,7 +144,7 @@ func (d *dynamicListeners) refresh() error {
 	for _, t := range closing {
 		for _, s := range d.bound[t] {
 			removed = append(removed, s.desc.GetAddress())
-			d.log.audit("master", os.Getpid(), "socket-closed kind=%s address=%s", s.desc.GetKind(), s.desc.GetAddress())
+			d.log.auditSockets(auditSocketClose, []openSocket{s})
 		}
 		closeSockets(d.bound[t])
 		delete(d.bound, t)
@@ -164,9 +164,7 @@ func (d *dynamicListeners) refresh() error {
 		delete(d.failing, t)
 		d.filterLocked(socks)
 		d.bound[t] = socks
-		for _, s := range socks {
-			d.log.audit("master", os.Getpid(), "socket-opened kind=%s address=%s pktinfo=%v", s.desc.GetKind(), s.desc.GetAddress(), s.desc.GetPktinfo())
-		}
+		d.log.auditSockets(auditSocketOpen, socks)
 		added = append(added, socks...)
 	}
 	for t := range d.failing {

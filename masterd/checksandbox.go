@@ -46,7 +46,7 @@ func checkSandbox(cfg *config.Config) int {
 		fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
 		return 1
 	}
-	for _, n := range m.sandbox.notes {
+	for _, n := range m.sandbox.hardening.Lines() {
 		fmt.Printf("note: %s\n", n)
 	}
 	var results []checkResult
@@ -138,7 +138,7 @@ func (m *master) statusChecks(role string) []checkResult {
 		{role, "gid", s.GetGid() != 0, fmt.Sprintf("%d", s.GetGid())},
 		{role, "CapEff", s.GetCapEff() == 0, fmt.Sprintf("%016x", s.GetCapEff())},
 		{role, "CapPrm", s.GetCapPrm() == 0, fmt.Sprintf("%016x", s.GetCapPrm())},
-		{role, "CapBnd", s.GetCapBnd() == 0, fmt.Sprintf("%016x", s.GetCapBnd())},
+		{role, "CapBnd", s.GetCapBnd() == 0 || m.sandbox.keepBounding, boundingDetail(s, m.sandbox)},
 		{role, "CapAmb", s.GetCapAmb() == 0, fmt.Sprintf("%016x", s.GetCapAmb())},
 		{role, "NoNewPrivs", s.GetNoNewPrivs(), fmt.Sprintf("%v", s.GetNoNewPrivs())},
 		{role, "Seccomp", s.GetSeccompMode() == 2, fmt.Sprintf("%d (%d syscalls allowed)", s.GetSeccompMode(), s.GetSyscallsAllowed())},
@@ -149,6 +149,15 @@ func (m *master) statusChecks(role string) []checkResult {
 		verified = err.Error()
 	}
 	return append(out, checkResult{role, "proc-status", err == nil, verified})
+}
+
+// boundingDetail explains a bounding set that could not be emptied (an
+// unprivileged master without user namespaces).
+func boundingDetail(s *ipcpb.SandboxStatus, p sandboxPlan) string {
+	if s.GetCapBnd() != 0 && p.keepBounding {
+		return fmt.Sprintf("%016x kept: no user namespace to empty it in (no_new_privs and empty permitted/ambient sets leave nothing to gain from it)", s.GetCapBnd())
+	}
+	return fmt.Sprintf("%016x", s.GetCapBnd())
 }
 
 func chrootDetail(s *ipcpb.SandboxStatus, p sandboxPlan) string {

@@ -24,7 +24,9 @@ func daemonize(args []string) int {
 		fmt.Fprintf(os.Stderr, "moatd: daemonize: %v\n", err)
 		return 1
 	}
-	cmd := exec.Command(selfExe, append(args, "--keep-in-foreground")...)
+	// The flag goes first: appended, it could become the value of a
+	// trailing "-C" or follow a "--" that ends the options.
+	cmd := exec.Command(selfExe, append([]string{"--keep-in-foreground"}, args...)...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/moatdns/moat/internal/config"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
@@ -18,10 +16,10 @@ import (
 // config.ParseText, and the text of the dhcp-hostsfile files and
 // /etc/ethers, which the master reads. dhcpd opens none of them.
 //
-// Everything travels in one DHCPConfig message, so its total is bounded
-// by ipc.MaxMessageSize: a configuration over it is refused at start
-// (and on SIGHUP the old data is kept), with a message saying so, rather
-// than streamed.
+// It is streamed to dhcpd (ipc.SendDHCPConfig: begin, chunks, end), so
+// the texts together may be up to ipc.MaxDHCPConfigBytes (64 MiB, a few
+// hundred thousand dhcp-host lines); a configuration over it is refused
+// at start (and on SIGHUP the old data is kept), with a message saying so.
 type dhcpData struct {
 	mu         sync.Mutex
 	generation uint64
@@ -76,12 +74,8 @@ func (d *dhcpData) load(cfg *config.Config, log *logger) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dc.Generation = d.generation + 1
-	env := &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}
-	if n := proto.Size(env); n > ipc.MaxMessageSize {
-		return fmt.Errorf("dhcp configuration and hosts files are %d bytes together, over the %d bytes dhcpd can be sent in one message (larger files are not supported yet)", n, ipc.MaxMessageSize)
-	}
-	if err := ipc.Validate(env); err != nil {
-		return fmt.Errorf("dhcp configuration for dhcpd: %w", err)
+	if err := ipc.CheckDHCPConfig(dc); err != nil {
+		return fmt.Errorf("dhcp configuration and hosts files for dhcpd: %w", err)
 	}
 	d.generation++
 	d.config = dc
@@ -96,12 +90,13 @@ func (d *dhcpData) load(cfg *config.Config, log *logger) error {
 	return nil
 }
 
-// send gives dhcpd the current generation.
+// send gives dhcpd the current generation, streamed: dhcpd swaps it in
+// when the stream's end arrives.
 func (d *dhcpData) send(conn *ipc.Conn) error {
 	d.mu.Lock()
 	dc := d.config
 	d.mu.Unlock()
-	if err := conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpConfig{DhcpConfig: dc}}); err != nil {
+	if err := ipc.SendDHCPConfig(conn, dc); err != nil {
 		return fmt.Errorf("send dhcp config: %w", err)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package masterd
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/moatdns/moat/internal/config"
 	"github.com/moatdns/moat/ipc"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
 
 // dhcpTestConfig writes a configuration with a dhcp-hostsfile (one good
@@ -54,18 +57,18 @@ func TestDHCPConfigRoundTrips(t *testing.T) {
 	if err := d.load(cfg, log); err != nil {
 		t.Fatal(err)
 	}
-	// Through a real socketpair, so the message is validated and fits.
+	// Through a real socketpair, so the stream is validated and fits.
 	master, worker := testConnPair(t)
 	if err := d.send(master); err != nil {
 		t.Fatal(err)
 	}
-	m, fds, err := worker.Recv()
-	if err != nil || len(fds) != 0 {
-		t.Fatalf("recv: %v, %d fds", err, len(fds))
-	}
-	dc := m.GetDhcpConfig()
-	if dc == nil || dc.GetGeneration() != 1 {
-		t.Fatalf("got %v", m)
+	dc, err := ipc.RecvDHCPConfig(func() (*ipcpb.Envelope, error) {
+		m, fds, err := worker.Recv()
+		closeFDs(fds)
+		return m, err
+	})
+	if err != nil || dc.GetGeneration() != 1 {
+		t.Fatalf("recv: %v, %v", err, dc)
 	}
 	back, err := config.ParseText("dhcp", dc.GetOptions())
 	if err != nil {
@@ -109,25 +112,40 @@ func TestDHCPReloadNextGeneration(t *testing.T) {
 	}
 }
 
-// TestDHCPRefusesOversizedFiles: hosts files beyond one IPC message are
+// TestDHCPLargeHostsFiles: a hosts file far over one IPC message (100,000
+// hosts) is loaded, since it is streamed; texts over the stream's cap are
 // refused with a message that says so, and the old data stays.
-func TestDHCPRefusesOversizedFiles(t *testing.T) {
+func TestDHCPLargeHostsFiles(t *testing.T) {
 	cfg := dhcpTestConfig(t, "aa:bb:cc:dd:ee:01,192.168.1.20\n")
 	log, _ := testLogger()
 	var d dhcpData
 	if err := d.load(cfg, log); err != nil {
 		t.Fatal(err)
 	}
-	big := strings.Repeat("# padding padding padding padding padding padding\n", ipc.MaxMessageSize/40)
-	if err := os.WriteFile(cfg.DHCP.HostsFiles[0], []byte(big), 0o644); err != nil {
+	var big strings.Builder
+	for i := range 100_000 {
+		fmt.Fprintf(&big, "02:00:00:%02x:%02x:%02x,10.%d.%d.%d\n", byte(i>>16), byte(i>>8), byte(i), byte(i>>16), byte(i>>8), byte(i))
+	}
+	if err := os.WriteFile(cfg.DHCP.HostsFiles[0], []byte(big.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.load(cfg, log); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.hosts); n != 100_001 { // and the configuration's own
+		t.Fatalf("%d hosts, want 100,001", n)
+	}
+	// Over the cap: the file itself is within what the master reads.
+	huge := strings.Repeat("#", ipc.MaxDHCPConfigBytes-10) + "\n"
+	if err := os.WriteFile(cfg.DHCP.HostsFiles[0], []byte(huge), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	err := d.load(cfg, log)
-	if err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("got %v", err)
+	if !errors.Is(err, ipc.ErrInvalid) || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("got %v, want the cap", err)
 	}
-	if d.config.GetGeneration() != 1 || !strings.Contains(d.config.GetHostsFiles()[0].GetText(), "aa:bb") {
-		t.Fatalf("old data not kept: %v", d.config)
+	if d.config.GetGeneration() != 2 || len(d.hosts) != 100_001 {
+		t.Fatalf("old data not kept: generation %d, %d hosts", d.config.GetGeneration(), len(d.hosts))
 	}
 }
 

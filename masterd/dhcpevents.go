@@ -1,9 +1,11 @@
 package masterd
 
 import (
+	"net/netip"
 	"sync"
 
 	"github.com/moatdns/moat/internal/leases"
+	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
 
 // leaseEvent is one change to the lease table that the master has made
@@ -13,6 +15,30 @@ import (
 // (dhcpnames.go) and the dhcp-script helper (dhcpscript.go).
 type leaseEvent struct {
 	Old, New *leases.Lease
+	// Txn is the DHCP request that made New, when dhcpd sent it with the
+	// commit (a new lease, or a client asking anew for the lease it
+	// holds): the dhcp-script's transaction data. Nil otherwise.
+	Txn *ipcpb.LeaseTxn
+}
+
+// attachTxn gives a commit's transaction to the event of its lease. The
+// master validated that one of the commit's records writes that lease
+// (ipc/validate_txn.go), and changes reports every address a commit
+// writes, so the event is there.
+func attachTxn(evs []leaseEvent, txn *ipcpb.LeaseTxn) []leaseEvent {
+	if txn == nil {
+		return evs
+	}
+	addr, ok := netip.AddrFromSlice(txn.GetAddr())
+	if !ok {
+		return evs
+	}
+	for i := range evs {
+		if n := evs[i].New; n != nil && n.Addr == addr {
+			evs[i].Txn = txn
+		}
+	}
+	return evs
 }
 
 // leaseObservers fans durable lease changes out to the master's

@@ -66,7 +66,8 @@ func (s *leaseService) handle(conn *ipc.Conn, c *ipcpb.LeaseCommit) {
 			cancel()
 			ok = err == nil
 			if ok {
-				s.events.emit(changes(before, recs))
+				s.log.auditLeaseCommit(id, recs) // issue 7 (audit.go)
+				s.events.emit(attachTxn(changes(before, recs), c.GetTxn()))
 			}
 		}
 		if err != nil {
@@ -257,6 +258,7 @@ func (s *leaseService) runExpiry(ctx context.Context) {
 			}
 			continue
 		}
+		s.log.auditLeaseExpiry(gone) // issue 7 (audit.go)
 		if len(gone) == 0 {
 			// Renewed in the meantime, or held by a commit in flight:
 			// never spin on an expiry that is not ready.

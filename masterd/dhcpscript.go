@@ -163,6 +163,9 @@ func (s *scriptService) setInterfaces(evs []*ipcpb.ScriptEvent) {
 		return
 	}
 	for _, ev := range evs {
+		if ev.GetTxn() != nil && ev.GetInterface() != "" {
+			continue // where the request arrived (withTxn)
+		}
 		if a, ok := netip.AddrFromSlice(ev.GetAddr()); ok && ev.GetAction() != "init" {
 			ev.Interface = interfaceFor(*nets, a)
 		}
@@ -302,7 +305,7 @@ func (s *scriptService) run(ctx context.Context) {
 				return
 			}
 			s.helperDied()
-			s.m.log.audit("master", os.Getpid(), "worker-exit role=%s pid=%d reason=%q status=%q", seccomp.ScriptRole, w.pid, why, status)
+			s.m.log.auditEvent(auditWorkerExit, seccomp.ScriptRole, w.pid, "reason", why, "status", status)
 		}
 		if !s.m.waitRestart(ctx, seccomp.ScriptRole, began, &delay) {
 			return
@@ -340,7 +343,7 @@ func (s *scriptService) spawn() (*worker, error) {
 	}
 	logw.follow(cmd.Process.Pid)
 	w := &worker{role: role, cmd: cmd, conn: ipc.NewConn(masterEnd), pid: cmd.Process.Pid}
-	s.m.log.audit("master", os.Getpid(), "spawned %s pid=%d uid=%d keep-root=%v", role, w.pid, s.opts.Spec.UID, s.opts.Spec.KeepRoot)
+	s.m.log.auditSpawn(role, w.pid, s.opts.Spec.UID, "keep-root", s.opts.Spec.KeepRoot)
 	return w, nil
 }
 
@@ -416,6 +419,7 @@ func (s *scriptService) serve(ctx context.Context, w *worker) string {
 		if err := w.conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_ScriptEvent{ScriptEvent: ev}}); err != nil {
 			return "send event: " + err.Error()
 		}
+		s.m.log.auditEvent(auditScriptRun, seccomp.ScriptRole, w.pid, "action", ev.GetAction(), "addr", scriptAddr(ev)) // issue 7 (audit.go)
 		select {
 		case <-ctx.Done():
 			return "master stopping"
@@ -482,7 +486,7 @@ func describeScriptSandbox(st *ipcpb.SandboxStatus) string {
 }
 
 func (s *scriptService) violation(w *worker, what string) string {
-	s.m.log.audit("master", os.Getpid(), "protocol-violation role=%s pid=%d what=%q", seccomp.ScriptRole, w.pid, what)
+	s.m.log.auditViolationOf(seccomp.ScriptRole, w.pid, what)
 	_ = w.cmd.Process.Kill()
 	return "protocol violation: " + what
 }

@@ -19,10 +19,15 @@ import (
 //   - the same client with a changed name: first an "old" without a name
 //     and DNSMASQ_OLD_HOSTNAME set to the name it lost, then "old" with
 //     the new state; a changed MAC address: "old";
-//   - a changed client-id or expiry (a renewal): nothing, except with
-//     leasefile-ro, where dnsmasq calls "old" so the script can keep the
-//     database.
+//   - the same client asking anew for the lease it holds (a REQUEST with
+//     option 50, as after DISCOVER or a reboot: the change has a Txn):
+//     "old", even when only the expiry changed;
+//   - a changed client-id or expiry without a Txn (a renewal): nothing,
+//     except with leasefile-ro, where dnsmasq calls "old" so the script
+//     can keep the database.
 //
+// The calls for the lease the request made carry its transaction data
+// (ev.Txn); the others have DNSMASQ_DATA_MISSING, as in dnsmasq.
 // domainFor gives the DHCP domain of an address (DNSMASQ_DOMAIN).
 func scriptEventsFor(ev leaseEvent, now time.Time, leaseFileRO bool, domainFor func(netip.Addr) string) []*ipcpb.ScriptEvent {
 	o, n := ev.Old, ev.New
@@ -30,11 +35,11 @@ func scriptEventsFor(ev leaseEvent, now time.Time, leaseFileRO bool, domainFor f
 	case o == nil && n == nil:
 		return nil
 	case o == nil:
-		return []*ipcpb.ScriptEvent{leaseScriptEvent("add", *n, now, domainFor)}
+		return []*ipcpb.ScriptEvent{withTxn(leaseScriptEvent("add", *n, now, domainFor), ev.Txn)}
 	case n == nil:
 		return []*ipcpb.ScriptEvent{leaseScriptEvent("del", *o, now, domainFor)}
 	case !sameLeaseClient(*o, *n):
-		return []*ipcpb.ScriptEvent{leaseScriptEvent("del", *o, now, domainFor), leaseScriptEvent("add", *n, now, domainFor)}
+		return []*ipcpb.ScriptEvent{leaseScriptEvent("del", *o, now, domainFor), withTxn(leaseScriptEvent("add", *n, now, domainFor), ev.Txn)}
 	}
 	var out []*ipcpb.ScriptEvent
 	nameChanged := !strings.EqualFold(o.Hostname, n.Hostname)
@@ -44,14 +49,28 @@ func scriptEventsFor(ev leaseEvent, now time.Time, leaseFileRO bool, domainFor f
 		if domainFor != nil { // dnsmasq passes the lost name qualified
 			lost.Domain = domainFor(n.Addr)
 		}
-		out = append(out, lost)
+		out = append(out, withTxn(lost, ev.Txn))
 	}
 	hwChanged := o.HWType != n.HWType || !bytes.Equal(o.HWAddr, n.HWAddr)
 	auxChanged := !bytes.Equal(o.ClientID, n.ClientID) || o.Expires != n.Expires
-	if nameChanged || hwChanged || (auxChanged && leaseFileRO) {
-		out = append(out, leaseScriptEvent("old", *n, now, domainFor))
+	if nameChanged || hwChanged || ev.Txn != nil || (auxChanged && leaseFileRO) {
+		out = append(out, withTxn(leaseScriptEvent("old", *n, now, domainFor), ev.Txn))
 	}
 	return out
+}
+
+// withTxn adds a transaction's data to an event: DNSMASQ_DATA_MISSING
+// goes, and DNSMASQ_INTERFACE is where the request arrived (a relayed
+// client's too, as in dnsmasq).
+func withTxn(ev *ipcpb.ScriptEvent, txn *ipcpb.LeaseTxn) *ipcpb.ScriptEvent {
+	if txn == nil {
+		return ev
+	}
+	ev.Txn, ev.DataMissing = txn, false
+	if txn.GetInterface() != "" {
+		ev.Interface = txn.GetInterface()
+	}
+	return ev
 }
 
 // sameLeaseClient: dnsmasq keeps a lease (and reports "old") while the
@@ -65,9 +84,9 @@ func sameLeaseClient(a, b leases.Lease) bool {
 }
 
 // leaseScriptEvent fills the fields the lease record knows. The
-// transaction's data (interface, tags, supplied name, classes, relay) is
-// not in the record, so DNSMASQ_DATA_MISSING is set, as dnsmasq sets it
-// whenever it has none.
+// transaction's data (tags, supplied name, classes, relay) is not in the
+// record, so DNSMASQ_DATA_MISSING is set, as dnsmasq sets it whenever it
+// has none; withTxn adds the data where a commit brought it.
 func leaseScriptEvent(action string, l leases.Lease, now time.Time, domainFor func(netip.Addr) string) *ipcpb.ScriptEvent {
 	ev := &ipcpb.ScriptEvent{
 		Action: action, Addr: l.Addr.AsSlice(), HwType: uint32(l.HWType), HwAddr: bytes.Clone(l.HWAddr),

@@ -78,47 +78,27 @@ func hasRangeNetwork(addrs []net.Addr, ranges []config.DHCPRange) bool {
 	return false
 }
 
-// openDHCPSockets opens, per DHCP interface, the UDP socket on
-// 0.0.0.0:67 bound to the device (broadcasts arrive on it; IP_PKTINFO
-// tells dhcpd the destination) and a send-only AF_PACKET socket for
-// replies to clients that have no address yet. dhcpd, in an empty
-// network namespace, can open neither. Unless no-ping is set, one raw
-// ICMP socket for the ping check goes with them (openDHCPICMP).
+// openDHCPSockets opens the DHCP sockets all interfaces share: the
+// routed UDP :67 socket (openDHCPRouted) and, unless no-ping is set, one
+// raw ICMP socket for the ping check (openDHCPICMP). dhcpd, in an empty
+// network namespace, can open neither. They are opened even when no
+// interface qualifies yet: one may appear later. Each interface's own
+// sockets (UDP :67 bound to the device, where broadcasts arrive with
+// IP_PKTINFO telling the destination, and a send-only AF_PACKET socket
+// for replies to clients that have no address yet) are dhcpLinks'
+// (dhcp_links.go), which opens them as interfaces appear.
 func openDHCPSockets(cfg *config.Config, log *logger) ([]openSocket, error) {
-	ifs, err := dhcpInterfaces(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if len(ifs) == 0 {
-		log.printf("master", "DHCP: no interface has an IPv4 network holding a dhcp-range: dhcpd answers nothing")
-	}
 	var socks []openSocket
-	for _, ifc := range ifs {
-		u, err := openDHCPUDP(ifc.Name)
-		if err != nil {
-			closeSockets(socks)
-			return nil, err
-		}
-		socks = append(socks, u)
-		p, err := openDHCPPacket(ifc)
-		if err != nil {
-			closeSockets(socks)
-			return nil, err
-		}
-		socks = append(socks, p)
+	routed, err := openDHCPRouted()
+	if err != nil {
+		// Replies to relays and clients' addresses then leave by the
+		// arrival interface, which is right unless routing is
+		// asymmetric.
+		log.printf("master", "DHCP: %v: relayed and unicast replies leave by the interface the request came in on", err)
+	} else {
+		socks = append(socks, routed)
 	}
-	if len(ifs) > 0 {
-		routed, err := openDHCPRouted()
-		if err != nil {
-			// Replies to relays and clients' addresses then leave by the
-			// arrival interface, which is right unless routing is
-			// asymmetric.
-			log.printf("master", "DHCP: %v: relayed and unicast replies leave by the interface the request came in on", err)
-		} else {
-			socks = append(socks, routed)
-		}
-	}
-	if len(ifs) > 0 && !cfg.DHCP.NoPing {
+	if !cfg.DHCP.NoPing {
 		icmp, err := openDHCPICMP()
 		if err != nil {
 			// As dnsmasq: an address that cannot be pinged counts as free.

@@ -57,6 +57,7 @@ func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
 	d.loadLocal(cfg, dc, entries, log) // area A: local-data fields, expand-hosts, local tables
 	// issue 5: the socket-filter mode (sockfilter.go)
 	dc.SocketFilter = socketFilterMode(cfg)
+	dc.NoCaseRandomization = cfg.No0x20Encode // issue 5: no-0x20-encode
 	if plan.wildcard {
 		for _, a := range plan.allowed {
 			dc.AllowedAddresses = append(dc.AllowedAddresses, a.WithZone("").String())

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/moatdns/moat/internal/config"
 )
 
 // logger is the master's single log destination (dnsmasq's log-facility):
@@ -19,9 +21,13 @@ import (
 type logger struct {
 	mu   sync.Mutex
 	w    io.Writer      // stderr or a file; nil with syslog
-	file *os.File       // when logging to a file (reopened on SIGUSR2 later)
+	file *os.File       // when logging to a file (reopened on SIGUSR2: reopen)
+	path string         // the file's name, for reopen
 	sys  *syslog.Writer // when logging to syslog
 	pid  int
+	// echo is stderr in no-daemon (-d) mode when the log goes to a file or
+	// syslog: dnsmasq's -d echoes every line to stderr as well.
+	echo io.Writer
 }
 
 // maxLogLine bounds one worker line; a longer one is cut, never buffered
@@ -53,7 +59,7 @@ func newLogger(facility string, noDaemon bool) (*logger, error) {
 		if err != nil {
 			return nil, fmt.Errorf("log-facility: open %s: %w", facility, err)
 		}
-		l.w, l.file = f, f
+		l.w, l.file, l.path = f, f, facility
 	default:
 		name := facility
 		if name == "" {
@@ -71,6 +77,9 @@ func newLogger(facility string, noDaemon bool) (*logger, error) {
 		}
 		l.sys = sys
 	}
+	if noDaemon && l.w != os.Stderr {
+		l.echo = os.Stderr
+	}
 	return l, nil
 }
 
@@ -79,16 +88,13 @@ func (l *logger) printf(role, format string, args ...any) {
 	l.line(role, l.pid, fmt.Sprintf(format, args...))
 }
 
-// audit records a privileged act of the master in one stable, greppable
-// format: "audit: <what> <key=value>...".
-func (l *logger) audit(role string, pid int, format string, args ...any) {
-	l.line(role, pid, "audit: "+fmt.Sprintf(format, args...))
-}
-
 func (l *logger) line(role string, pid int, msg string) {
 	msg = strings.TrimRight(msg, "\n")
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.echo != nil {
+		fmt.Fprintf(l.echo, "moatd: %s[%d]: %s\n", role, pid, msg)
+	}
 	switch {
 	case l.sys != nil:
 		_ = l.sys.Info(fmt.Sprintf("%s[%d]: %s", role, pid, msg))
@@ -147,6 +153,46 @@ func (wl *workerLog) follow(pid int) {
 func (wl *workerLog) abandon() {
 	_ = wl.r.Close()
 	_ = wl.w.Close()
+}
+
+// reopen is SIGUSR2, as in dnsmasq: close and reopen the log file, so
+// that logrotate can move it away and the next line starts a new file.
+// With stderr or syslog there is nothing to reopen. On failure the old
+// file stays in use and the error is returned.
+func (l *logger) reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("reopen log file: %w", err)
+	}
+	l.mu.Lock()
+	old := l.file
+	l.w, l.file = f, f
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// reopenOnSignal is the master's SIGUSR2 handler: reopen and log how it
+// went (in the new file).
+func (l *logger) reopenOnSignal() {
+	if err := l.reopen(); err != nil {
+		l.printf("master", "SIGUSR2: %v (still writing to the old file)", err)
+		return
+	}
+	if l.path != "" {
+		l.printf("master", "SIGUSR2: reopened the log file %s", l.path)
+	}
+}
+
+// logConfigWarnings logs, once at start, each thing the configuration
+// asks for that moat accepts but does not do (enable-dbus, dnssec,
+// ipset...), as moatd --test prints them.
+func logConfigWarnings(cfg *config.Config, l *logger) {
+	for _, w := range cfg.Warnings() {
+		l.printf("master", "warning: %s", w)
+	}
 }
 
 func (l *logger) close() {

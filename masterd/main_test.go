@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/moatdns/moat/internal/workerproc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -18,6 +20,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// fakeWorkerSyscall, as the first socket's datagram, makes the fake worker
+// call syncfs(2) after Ready, which its seccomp filter kills.
+const fakeWorkerSyscall = "syscall"
+
 // fakeWorker is a really confined worker with a scripted behaviour: if its
 // first socket holds a datagram saying "violate", it breaks the protocol
 // after Ready; otherwise it behaves until the master stops it. The
@@ -29,16 +35,22 @@ func fakeWorker(role string, args []string) int {
 		os.Stderr.WriteString("fake worker: " + err.Error() + "\n")
 		return 1
 	}
-	violate := false
+	violate, forbidden := false, false
 	if len(w.Sockets) > 0 {
 		fd := int(w.Sockets[0].File.Fd())
 		_ = syscall.SetNonblock(fd, true)
 		buf := make([]byte, 64)
 		n, _, err := syscall.Recvfrom(fd, buf, 0)
 		violate = err == nil && string(buf[:n]) == "violate"
+		forbidden = err == nil && string(buf[:n]) == fakeWorkerSyscall
 	}
 	if err := w.Ready(); err != nil {
 		return 1
+	}
+	if forbidden {
+		// Not on any allow-list: the filter kills the process here.
+		_, _, _ = syscall.Syscall(unix.SYS_SYNCFS, 0, 0, 0)
+		return 3
 	}
 	if violate {
 		_ = w.Conn.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_Hello{Hello: &ipcpb.Hello{Version: 1, Role: role}}})

@@ -42,10 +42,15 @@ type master struct {
 	dynamic *dynamicListeners
 
 	filters *socketFilters // issue 5: socket filters (sockfilter.go); nil without DNS
+
+	fatal chan error // issue 7: a worker that keeps dying ends the master (supervise.go: fail)
 }
 
 // Run is the master's main; it returns the process exit code.
 func Run(args []string) int {
+	if wantPrintPolicy(args) { // issue 7: every role's privileges, for docs/policy.md (printpolicy.go)
+		return printPolicyMain(args, os.Stdout, os.Stderr)
+	}
 	cfg, err := config.Parse(args, DefaultConfigFile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
@@ -62,12 +67,7 @@ func Run(args []string) int {
 		fmt.Print(cfg.String())
 		return 0
 	case cfg.Test:
-		if err := testModeChecks(cfg); err != nil { // what dnsmasq --test checks beyond parsing (testmode.go)
-			fmt.Fprintf(os.Stderr, "moatd: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(os.Stderr, "moatd: syntax check OK.")
-		return 0
+		return runTestMode(cfg, os.Stderr) // warnings, then what dnsmasq --test checks beyond parsing (testmode.go)
 	case cfg.CheckSandbox:
 		return checkSandbox(cfg)
 	case !cfg.KeepInForeground && !cfg.NoDaemon && os.Getenv(readyFDEnv) == "":
@@ -90,13 +90,12 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		return err
 	}
 	defer log.close()
-	m := &master{cfg: cfg, log: log}
+	logConfigWarnings(cfg, log) // issue 6: options accepted but not acted on (log.go)
+	m := &master{cfg: cfg, log: log, fatal: make(chan error, 1)}
 	if m.sandbox, err = planSandbox(cfg); err != nil {
 		return err
 	}
-	for _, n := range m.sandbox.notes {
-		log.printf("master", "sandbox: %s", n)
-	}
+	m.sandbox.logHardening(log) // issue 7: the deployment mode's layers, once (hardening.go)
 
 	if err := checkRunOptions(cfg); err != nil { // area H: bind-interfaces with bind-dynamic (binddynamic.go)
 		return err
@@ -116,9 +115,7 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			return err
 		}
 		defer closeSockets(dnsSockets)
-		for _, s := range dnsSockets {
-			log.audit("master", os.Getpid(), "socket-opened kind=%s address=%s pktinfo=%v", s.desc.GetKind(), s.desc.GetAddress(), s.desc.GetPktinfo())
-		}
+		log.auditSockets(auditSocketOpen, dnsSockets) // issue 7 (audit.go)
 	}
 	pidFile := cfg.PidFile
 	if pidFile != "" {
@@ -156,10 +153,13 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			return err
 		}
 		defer closeSockets(dhcpSockets)
-		for _, s := range dhcpSockets {
-			log.audit("master", os.Getpid(), "socket-opened kind=%s interface=%s", s.desc.GetKind(), s.desc.GetInterface())
+		log.auditSockets(auditSocketOpen, dhcpSockets) // issue 7 (audit.go)
+		dhcpLinks, err := openDHCPLinks(cfg, log)      // issue 4: each interface's sockets, as interfaces come and go (dhcp_links.go)
+		if err != nil {
+			return err
 		}
-		m.sups = append(m.sups, newSupervisor(m, "dhcpd", dhcpSockets, m.configureDHCP(dhcpSockets)))
+		defer dhcpLinks.close()
+		m.sups = append(m.sups, newSupervisor(m, "dhcpd", dhcpSockets, m.configureDHCP(dhcpLinks)))
 		stopScript, err := m.startScript() // issue 4: the dhcp-script helper (dhcpscript.go)
 		if err != nil {
 			return err
@@ -202,6 +202,11 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 		defer wg.Done()
 		m.dynamic.watch(ctx)
 	}()
+	wg.Add(1)
+	go func() { // issue 6: moatctl's control socket and /metrics (control.go, metrics.go)
+		defer wg.Done()
+		m.serveControl(ctx)
+	}()
 	defer wg.Wait()
 
 	signals := make(chan os.Signal, 8)
@@ -212,10 +217,14 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 	allReady := m.allReady(ctx)
 	for {
 		select {
+		case err := <-m.fatal: // issue 7: a worker kept dying (supervise.go)
+			cancel()
+			return err
 		case <-allReady:
 			allReady = nil
 			log.printf("master", "started, version %s cachesize %d, ready in %v", Version, cfg.CacheSize, time.Since(started).Round(time.Millisecond))
 			ready.ok()
+			m.notifySystemd(ctx) // issue 6: READY=1, watchdog, reload and stop notices for systemd (sdnotify.go)
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGHUP:
@@ -225,7 +234,7 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 				// issue 5: socket filter counters (sockfilter.go)
 				m.filters.logStats(log)
 			case syscall.SIGUSR2:
-				log.printf("master", "%v: not handled yet (log reopening comes in a later release)", sig)
+				log.reopenOnSignal() // issue 6: reopen the log file, as dnsmasq (log.go)
 			default:
 				log.printf("master", "exiting on receipt of %v", sig)
 				cancel()

@@ -42,6 +42,7 @@ func (m *master) startSocketFilters(cfg *config.Config, sockets []openSocket) ([
 		return nil, err
 	}
 	m.filters = f
+	m.log.auditSocketFilters(f) // issue 7 (audit.go)
 	var listener func(fd int) error
 	switch f.active {
 	case sockfilter.ActiveEBPF:

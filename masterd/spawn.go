@@ -28,17 +28,43 @@ const maxWorkerFiles = 4096
 // sandboxPlan is how workers are confined on this machine, decided once at
 // start from who the master is.
 type sandboxPlan struct {
-	root     bool // the master is root: namespaces, chroot, uid switch
-	userNS   bool // not root: a user namespace gives the worker its chroot
-	uid, gid int
-	chroot   string
-	notes    []string // layers that cannot apply, logged once
+	root   bool // the master is root: namespaces, chroot, uid switch
+	userNS bool // not root: a user namespace gives the worker its chroot
+	// keepBounding: not root and no user namespace (the fallback): no
+	// namespaces, no chroot, and the worker cannot empty its bounding
+	// set; it still empties every other set, sets no_new_privs and
+	// installs its filter.
+	keepBounding bool
+	uid, gid     int
+	chroot       string // "" in the fallback
+	// hardening is the mode and its layers (hardening.go), for the log
+	// and moatctl status.
+	hardening Hardening
 }
 
 // planSandbox decides the confinement and prepares the empty chroot
-// directory.
+// directory. A master that is not root first gives up every capability
+// it does not need, and its ambient and inheritable sets, so that no
+// worker or helper inherits one across execve.
 func planSandbox(cfg *config.Config) (sandboxPlan, error) {
 	p := sandboxPlan{root: os.Geteuid() == 0}
+	in := probeHardening(cfg)
+	if !p.root {
+		kept, dropped, err := trimMasterCapabilities(masterCapsNeeded(cfg.DHCP.Enabled()))
+		if err != nil {
+			return p, fmt.Errorf("drop the master's capabilities: %w", err)
+		}
+		in.caps, in.dropped = kept, dropped
+	}
+	p.hardening = in.hardening()
+	if !p.root && !in.userNS {
+		// Without root, only a user namespace lets a worker chroot and
+		// empty its capability bounding set. Without one the workers run
+		// with what still applies; the hardening lines say what is missing.
+		p.keepBounding = true
+		return p, nil
+	}
+	p.userNS = !p.root
 	runDir := cfg.RunDir
 	if runDir == "" {
 		runDir = "/run/moatd"
@@ -53,17 +79,8 @@ func planSandbox(cfg *config.Config) (sandboxPlan, error) {
 	p.chroot = chroot
 	if p.root {
 		p.uid, p.gid, err = lookupWorkerUser(cfg)
-		return p, err
 	}
-	// Without root, only a user namespace lets a worker chroot and empty
-	// its capability bounding set; the sandbox is not weakened to run
-	// without one.
-	p.userNS = userNamespacesWork()
-	if !p.userNS {
-		return p, fmt.Errorf("not root and user namespaces are unavailable (see user.max_user_namespaces): workers cannot be confined; run moatd as root")
-	}
-	p.notes = append(p.notes, "not root: workers keep uid "+strconv.Itoa(os.Geteuid())+" (no per-role user)")
-	return p, nil
+	return p, err
 }
 
 // lookupWorkerUser resolves user= and group= (dnsmasq's defaults: nobody,
@@ -116,21 +133,6 @@ func emptyDir(dir string) (string, error) {
 	return dir, nil
 }
 
-// userNamespacesWork tries what the worker start will do: a child in a new
-// user namespace.
-func userNamespacesWork() bool {
-	cmd := exec.Command(selfExe, WorkerArg, "probe-userns")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
-	cmd.Env = []string{}
-	// The child is started only to see that clone succeeds; the role table
-	// rejects the role and it exits at once.
-	if err := cmd.Start(); err != nil {
-		return false
-	}
-	_ = cmd.Wait()
-	return true
-}
-
 // selfExe is the binary workers are started from: this very binary, even
 // if the file on disk was replaced by an upgrade since.
 const selfExe = "/proc/self/exe"
@@ -159,7 +161,7 @@ func (m *master) spawn(role string) (*worker, error) {
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	defer workerEnd.Close()
-	spec := seccomp.Spec{Role: role, Chroot: m.sandbox.chroot, MaxFiles: maxWorkerFiles}
+	spec := seccomp.Spec{Role: role, Chroot: m.sandbox.chroot, MaxFiles: maxWorkerFiles, KeepBoundingSet: m.sandbox.keepBounding}
 	if m.sandbox.root {
 		spec.SwitchUser, spec.UID, spec.GID = true, m.sandbox.uid, m.sandbox.gid
 	}
@@ -185,14 +187,15 @@ func (m *master) spawn(role string) (*worker, error) {
 	if spec.SwitchUser {
 		uid = spec.UID
 	}
-	m.log.audit("master", os.Getpid(), "spawned %s pid=%d uid=%d chroot=%q", role, w.pid, uid, spec.Chroot)
+	m.log.auditSpawn(role, w.pid, uid, "chroot", spec.Chroot) // issue 7 (audit.go)
 	return w, nil
 }
 
 // sysProcAttr gives each worker fresh mount, IPC, UTS and PID namespaces
 // (and dhcpd, which creates no sockets, an empty network namespace), or a
 // user namespace holding just what the worker needs to confine itself when
-// the master is not root.
+// the master is not root; in the fallback (not root, no user namespaces)
+// none, since creating them needs CAP_SYS_ADMIN.
 func (p sandboxPlan) sysProcAttr(role string) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWPID)

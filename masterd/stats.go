@@ -34,6 +34,13 @@ type statsState struct {
 	mu      sync.Mutex
 	nextID  uint64
 	waiting map[uint64]chan *ipcpb.StatsReport
+
+	// Issue 6 (stats_requests.go): the other answers workers send when
+	// asked (cache dumps, metrics), by request id; the workers' last
+	// Ready, for moatctl status; when serving started.
+	answers map[uint64]chan *ipcpb.Envelope
+	workers map[string]workerReady
+	started time.Time
 }
 
 // dnsSupervisor returns the supervisor of dnsd, or nil without DNS.
@@ -118,6 +125,9 @@ const statsChunks = 64
 // reports false for anything the master did not ask for, which the
 // supervisor treats as a protocol violation.
 func (m *master) handleWorkerMessage(role string, env *ipcpb.Envelope) bool {
+	if id, ok := askedAnswer(role, env); ok { // issue 6 (stats_requests.go)
+		return m.deliverAnswer(id, env)
+	}
 	r := env.GetStatsReport()
 	if role != "dnsd" || r == nil {
 		return false

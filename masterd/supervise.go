@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moatdns/moat/ipc"
@@ -24,6 +26,13 @@ const (
 	stopTimeout  = 2 * time.Second  // Shutdown to exit, then SIGKILL
 )
 
+// maxCrashes is how many times in a row a worker may die before it ran
+// healthyRun: then the master stops restarting it and exits non-zero, so
+// that the service manager (systemd's Restart=, StartLimitBurst=) takes
+// over instead of a loop that never ends. With the backoff above, ten
+// such deaths take about a minute.
+const maxCrashes = 10
+
 // supervisor keeps one role running: it starts the worker, hands it the
 // same sockets every time, configures it, checks its Ready, and restarts it
 // with backoff when it exits, crashes or breaks the protocol.
@@ -36,6 +45,8 @@ type supervisor struct {
 	mu       sync.Mutex
 	current  *worker // the ready worker, nil while none is
 	restarts int
+	// crashLimit overrides maxCrashes (tests); 0 means maxCrashes.
+	crashLimit int
 
 	readyOnce  sync.Once
 	firstReady chan struct{}
@@ -48,6 +59,7 @@ func newSupervisor(m *master, role string, sockets []openSocket, configure func(
 // run supervises until ctx is cancelled, then stops the worker.
 func (s *supervisor) run(ctx context.Context) {
 	delay := minBackoff
+	var crashes crashCount
 	for {
 		began := time.Now()
 		w, err := s.m.spawn(s.role)
@@ -55,12 +67,19 @@ func (s *supervisor) run(ctx context.Context) {
 			s.m.log.printf("master", "%s: %v", s.role, err)
 		} else {
 			why := s.serve(ctx, w)
-			status := s.stop(w)
+			status, sigsys := s.stop(w)
 			if ctx.Err() != nil {
 				s.m.log.printf("master", "%s[%d] stopped: %s", s.role, w.pid, status)
 				return
 			}
-			s.m.log.audit("master", os.Getpid(), "worker-exit role=%s pid=%d reason=%q status=%q", s.role, w.pid, why, status)
+			s.m.log.auditEvent(auditWorkerExit, s.role, w.pid, "reason", why, "status", status)
+			if sigsys {
+				s.m.log.reportSeccompKill(s.role, w.pid)
+			}
+		}
+		if n, since := crashes.died(began, time.Now()); n >= s.limit() {
+			s.giveUp(n, since)
+			return
 		}
 		if !s.m.waitRestart(ctx, s.role, began, &delay) {
 			return
@@ -157,13 +176,14 @@ func (s *supervisor) start(w *worker) error {
 		return s.violationErr(w, "sandbox not in force: "+err.Error())
 	}
 	s.m.log.printf("master", "%s[%d] ready: %s", s.role, w.pid, describeSandbox(ready.GetSandbox()))
+	s.m.noteWorkerReady(s.role, w.pid, ready.GetSandbox()) // issue 6: moatctl status (stats_requests.go)
 	return nil
 }
 
 // violation kills a worker that broke the protocol: the master trusts no
 // worker to recover from a confused state.
 func (s *supervisor) violation(w *worker, what string) string {
-	s.m.log.audit("master", os.Getpid(), "protocol-violation role=%s pid=%d what=%q", s.role, w.pid, what)
+	s.m.log.auditViolationOf(s.role, w.pid, what)
 	_ = w.cmd.Process.Kill()
 	return "protocol violation: " + what
 }
@@ -173,8 +193,9 @@ func (s *supervisor) violationErr(w *worker, what string) error {
 }
 
 // stop ends a worker's process: it gets stopTimeout to exit after Shutdown
-// or EOF, then SIGKILL. It returns how the process ended.
-func (s *supervisor) stop(w *worker) string {
+// or EOF, then SIGKILL. It returns how the process ended, and whether
+// seccomp killed it (SIGSYS).
+func (s *supervisor) stop(w *worker) (status string, sigsys bool) {
 	done := make(chan error, 1)
 	go func() { done <- w.cmd.Wait() }()
 	var err error
@@ -185,7 +206,55 @@ func (s *supervisor) stop(w *worker) string {
 		err = <-done
 	}
 	_ = w.conn.Close()
-	return exitReason(err)
+	return exitReason(err), killedBySIGSYS(err)
+}
+
+// killedBySIGSYS: the process ended on SIGSYS, which for a confined
+// worker is its seccomp filter's kill-process action.
+func killedBySIGSYS(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS
+}
+
+// crashCount counts a worker's deaths in a row, each before it ran
+// healthyRun.
+type crashCount struct {
+	n     int
+	first time.Time // start of the first run of the streak
+}
+
+// died records a run from began to ended and returns the streak's length
+// and how long it has lasted.
+func (c *crashCount) died(began, ended time.Time) (int, time.Duration) {
+	if ended.Sub(began) >= healthyRun {
+		c.n = 0
+	}
+	if c.n == 0 {
+		c.first = began
+	}
+	c.n++
+	return c.n, ended.Sub(c.first)
+}
+
+func (s *supervisor) limit() int {
+	if s.crashLimit > 0 {
+		return s.crashLimit
+	}
+	return maxCrashes
+}
+
+// giveUp stops restarting a worker that keeps dying and makes the master
+// exit non-zero.
+func (s *supervisor) giveUp(crashes int, over time.Duration) {
+	over = over.Round(time.Millisecond)
+	s.m.log.auditEvent(auditWorkerGiveUp, s.role, 0, "crashes", crashes, "over", over, "healthy-run", healthyRun)
+	err := fmt.Errorf("%s died %d times in a row, each within %v of its start (over %v): not restarting it; exiting so that the service manager decides", s.role, crashes, healthyRun, over)
+	s.m.log.printf("master", "%v", err)
+	s.m.fail(err)
 }
 
 // withReady runs f on the ready worker's connection, if there is one. A
@@ -221,4 +290,13 @@ func (m *master) waitRestart(ctx context.Context, role string, began time.Time, 
 	}
 	*delay = min(2**delay, maxBackoff)
 	return true
+}
+
+// fail makes runMaster return err (and moatd exit non-zero); only the
+// first error is kept. Without a running master (tests) it is dropped.
+func (m *master) fail(err error) {
+	select {
+	case m.fatal <- err:
+	default:
+	}
 }

@@ -3,6 +3,7 @@ package masterd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 
@@ -54,4 +55,19 @@ func zoneExists(zone string) error {
 		return fmt.Errorf("scope %%%s: bad interface name (no such interface)", zone)
 	}
 	return nil
+}
+
+// runTestMode is `moatd --test`: the warnings a start would log (options
+// accepted but not acted on: enable-dbus, dnssec, ipset...), then the
+// checks above, then dnsmasq's verdict line. It returns the exit code.
+func runTestMode(cfg *config.Config, w io.Writer) int {
+	for _, warn := range cfg.Warnings() {
+		fmt.Fprintf(w, "moatd: warning: %s\n", warn)
+	}
+	if err := testModeChecks(cfg); err != nil {
+		fmt.Fprintf(w, "moatd: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(w, "moatd: syntax check OK.")
+	return 0
 }

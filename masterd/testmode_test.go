@@ -52,3 +52,56 @@ func TestTestModeChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTestModeOutput: --test prints one warning per subsystem moat
+// accepts but does not act on, before the verdict, and still exits 0; a
+// failed check gives the error and exit 1 after the warnings.
+func TestRunTestModeOutput(t *testing.T) {
+	tests := []struct {
+		name     string
+		lines    []string
+		code     int
+		warnings []string // the prefixes of the warning lines, in order
+		last     string
+	}{
+		{"no warnings", []string{"server=192.0.2.1"}, 0, nil, "moatd: syntax check OK."},
+		{"NetworkManager's dns plugin", []string{"enable-dbus=org.freedesktop.NetworkManager.dnsmasq", "proxy-dnssec"}, 0,
+			[]string{"moatd: warning: enable-dbus=org.freedesktop.NetworkManager.dnsmasq: moat has no D-Bus interface", "moatd: warning: proxy-dnssec: "},
+			"moatd: syntax check OK."},
+		{"OpenWrt", []string{"enable-ubus=dnsmasq", "ipset=/a.com/vpn4", "nftset=/a.com/4#inet#fw4#vpn4"}, 0,
+			[]string{"moatd: warning: enable-ubus=dnsmasq: moat has no ubus interface", "moatd: warning: ipset (1), nftset (1): firewall sets are not filled"},
+			"moatd: syntax check OK."},
+		{"Pi-hole v6", []string{"dnssec", "trust-anchor=.,20326,8,2,E06D44B8"}, 0,
+			[]string{"moatd: warning: dnssec, trust-anchor (1): DNSSEC VALIDATION IS NOT PERFORMED"}, "moatd: syntax check OK."},
+		{"warning and a failed check", []string{"dnssec", "server=fe80::1%nosuch0"}, 1,
+			[]string{"moatd: warning: dnssec: DNSSEC VALIDATION IS NOT PERFORMED"}, ":2: server: scope %nosuch0: bad interface name (no such interface)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "test.conf")
+			if err := os.WriteFile(path, []byte(strings.Join(tt.lines, "\n")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Parse([]string{"-C", path, "--test"}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			if code := runTestMode(cfg, &out); code != tt.code {
+				t.Errorf("exit %d, want %d", code, tt.code)
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != len(tt.warnings)+1 {
+				t.Fatalf("output:\n%s", out.String())
+			}
+			for i, w := range tt.warnings {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("line %d = %q, want it to start %q", i+1, lines[i], w)
+				}
+			}
+			if got := lines[len(lines)-1]; !strings.HasSuffix(got, tt.last) {
+				t.Errorf("last line %q, want it to end %q", got, tt.last)
+			}
+		})
+	}
+}

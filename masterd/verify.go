@@ -33,7 +33,7 @@ func (p sandboxPlan) verify(pid int, reported *ipcpb.SandboxStatus) error {
 
 func (p sandboxPlan) check(s *ipcpb.SandboxStatus) error {
 	switch {
-	case s.GetCapEff() != 0 || s.GetCapPrm() != 0 || s.GetCapBnd() != 0 || s.GetCapAmb() != 0:
+	case s.GetCapEff() != 0 || s.GetCapPrm() != 0 || (s.GetCapBnd() != 0 && !p.keepBounding) || s.GetCapAmb() != 0:
 		return fmt.Errorf("capabilities left: eff=%x prm=%x bnd=%x amb=%x", s.GetCapEff(), s.GetCapPrm(), s.GetCapBnd(), s.GetCapAmb())
 	case !s.GetNoNewPrivs():
 		return fmt.Errorf("no_new_privs not set")

@@ -1,6 +1,7 @@
 package scriptd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -73,28 +74,8 @@ func BuildCommand(script string, base []string, logDHCP bool, ev *ipcpb.ScriptEv
 	if ev.GetDataMissing() {
 		set("DNSMASQ_DATA_MISSING", "1")
 	}
-	extra := func(key, value string) {
-		if v, _, _ := strings.Cut(value, "="); v != "" {
-			set(key, v)
-		}
-	}
-	extra("DNSMASQ_VENDOR_CLASS", ev.GetVendorClass())
-	extra("DNSMASQ_SUPPLIED_HOSTNAME", ev.GetSuppliedHostname())
-	if opts := ev.GetRequestedOptions(); len(opts) > 0 {
-		s := make([]string, len(opts))
-		for i, o := range opts {
-			s[i] = strconv.FormatUint(uint64(o), 10)
-		}
-		set("DNSMASQ_REQUESTED_OPTIONS", strings.Join(s, ","))
-	}
-	if tags := ev.GetTags(); len(tags) > 0 {
-		extra("DNSMASQ_TAGS", strings.Join(tags, " "))
-	}
-	if relay, ok := netip.AddrFromSlice(ev.GetRelayAddress()); ok && relay.Is4() && !relay.IsUnspecified() {
-		set("DNSMASQ_RELAY_ADDRESS", relay.String())
-	}
-	for i, c := range ev.GetUserClasses() {
-		extra("DNSMASQ_USER_CLASS"+strconv.Itoa(i), c)
+	if t := txnOf(ev); t != nil {
+		txnEnv(set, t)
 	}
 	if action != "del" && ev.GetTimeRemaining() != 0 {
 		set("DNSMASQ_TIME_REMAINING", strconv.FormatUint(uint64(ev.GetTimeRemaining()), 10))
@@ -111,6 +92,70 @@ func BuildCommand(script string, base []string, logDHCP bool, ev *ipcpb.ScriptEv
 		}
 	}
 	return cmd, nil
+}
+
+// txnOf is the event's transaction data: its txn, or for an event from
+// an older master the string fields that came before it (14 to 19).
+func txnOf(ev *ipcpb.ScriptEvent) *ipcpb.LeaseTxn {
+	if t := ev.GetTxn(); t != nil {
+		return t
+	}
+	if len(ev.GetTags()) == 0 && ev.GetSuppliedHostname() == "" && ev.GetVendorClass() == "" &&
+		len(ev.GetUserClasses()) == 0 && len(ev.GetRelayAddress()) == 0 && len(ev.GetRequestedOptions()) == 0 {
+		return nil
+	}
+	t := &ipcpb.LeaseTxn{SuppliedHostname: []byte(ev.GetSuppliedHostname()), VendorClass: []byte(ev.GetVendorClass()),
+		RelayAddress: ev.GetRelayAddress()}
+	for _, tag := range ev.GetTags() {
+		t.Tags = append(t.Tags, []byte(tag))
+	}
+	for _, c := range ev.GetUserClasses() {
+		t.UserClasses = append(t.UserClasses, []byte(c))
+	}
+	for _, o := range ev.GetRequestedOptions() {
+		t.RequestedOptions = append(t.RequestedOptions, byte(o))
+	}
+	return t
+}
+
+// txnEnv sets the transaction's variables as dnsmasq 2.90's helper does
+// (helper.c, grab_extradata): each value is the client's bytes up to the
+// first '=' (none past it: no "x=y" can pose as a second variable) and
+// an empty one sets nothing; DNSMASQ_TAGS is the tags joined by spaces,
+// cut the same way; DNSMASQ_REQUESTED_OPTIONS the parameter request
+// list in decimal, comma-separated; DNSMASQ_USER_CLASSn numbers every
+// class, an empty one included.
+func txnEnv(set func(key, value string), t *ipcpb.LeaseTxn) {
+	extra := func(key string, value []byte) {
+		if v, _, _ := strings.Cut(string(value), "="); v != "" {
+			set(key, v)
+		}
+	}
+	extra("DNSMASQ_VENDOR_CLASS", t.GetVendorClass())
+	extra("DNSMASQ_SUPPLIED_HOSTNAME", t.GetSuppliedHostname())
+	extra("DNSMASQ_CPEWAN_OUI", t.GetCpewanOui())
+	extra("DNSMASQ_CPEWAN_SERIAL", t.GetCpewanSerial())
+	extra("DNSMASQ_CPEWAN_CLASS", t.GetCpewanClass())
+	extra("DNSMASQ_CIRCUIT_ID", t.GetCircuitId())
+	extra("DNSMASQ_SUBSCRIBER_ID", t.GetSubscriberId())
+	extra("DNSMASQ_REMOTE_ID", t.GetRemoteId())
+	if prl := t.GetRequestedOptions(); len(prl) > 0 {
+		s := make([]string, len(prl))
+		for i, o := range prl {
+			s[i] = strconv.Itoa(int(o))
+		}
+		set("DNSMASQ_REQUESTED_OPTIONS", strings.Join(s, ","))
+	}
+	extra("DNSMASQ_MUD_URL", t.GetMudUrl())
+	if tags := t.GetTags(); len(tags) > 0 {
+		extra("DNSMASQ_TAGS", bytes.Join(tags, []byte{' '}))
+	}
+	if relay, ok := netip.AddrFromSlice(t.GetRelayAddress()); ok && relay.Is4() && !relay.IsUnspecified() {
+		set("DNSMASQ_RELAY_ADDRESS", relay.String())
+	}
+	for i, c := range t.GetUserClasses() {
+		extra("DNSMASQ_USER_CLASS"+strconv.Itoa(i), c)
+	}
 }
 
 // scrubEnv drops inherited DNSMASQ_* variables (dnsmasq unsets every one

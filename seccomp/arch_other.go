@@ -8,3 +8,6 @@ import "runtime"
 // a filter fails with "unknown syscall", so Confine refuses to run rather
 // than run unconfined.
 var nativeArch = archInfo{name: runtime.GOARCH}
+
+// syscallNames is empty: kills are reported by number only.
+var syscallNames = map[uint32]string{}

@@ -1,9 +1,10 @@
 // Package seccomp owns the confinement of worker processes: the classic-BPF
-// seccomp filter builder, each role's syscall allow-list (kept as data, one
-// file per role), and the hardening block a worker runs before it reads
-// network input (chroot, capability bounding set, uid/gid switch, rlimits,
-// no_new_privs, the filter with TSYNC, and verification from
-// /proc/self/status). It also holds the probes --check-sandbox runs.
+// seccomp filter builder, each role's syscall allow-list (kept as data: named
+// promises defined once, and a pledge line per role; promises.go), and the
+// hardening block a worker runs before it reads network input (chroot,
+// capability bounding set, uid/gid switch, rlimits, no_new_privs, the
+// filter with TSYNC, and verification from /proc/self/status). It also
+// holds the probes --check-sandbox runs.
 package seccomp
 
 import (
@@ -32,6 +33,12 @@ type Spec struct {
 	// the Go runtime prints "SIGSYS: bad system call" and the goroutine
 	// that made it. For finding a missing rule; never in production.
 	TrapForDebug bool
+	// KeepBoundingSet leaves the capability bounding set as it is: a
+	// worker of an unprivileged master where user namespaces are not
+	// available has no CAP_SETPCAP to empty it (issue 7, deployment
+	// modes). Every other step still applies, and no_new_privs keeps any
+	// exec from gaining from the set.
+	KeepBoundingSet bool
 }
 
 // Status is what /proc/self/status said after the filter was installed.
@@ -104,7 +111,9 @@ func Confine(spec Spec) (Status, error) {
 	}
 
 	// 2. The bounding set, while CAP_SETPCAP is still effective.
-	if err := dropBoundingSet(lastCap); err != nil {
+	if spec.KeepBoundingSet {
+		st.Notes = append(st.Notes, "capabilities: bounding set kept (no CAP_SETPCAP without a user namespace); no_new_privs stops any exec from gaining from it")
+	} else if err := dropBoundingSet(lastCap); err != nil {
 		return st, fmt.Errorf("seccomp: %w", err)
 	}
 
@@ -213,35 +222,51 @@ func switchUser(uid, gid int) error {
 	return nil
 }
 
-// setLimits sets the rlimits, which are per process. RLIMIT_NPROC is
-// deliberately not set to 0: it counts threads per uid, so the Go runtime
-// could no longer start a thread (and other processes of the role user
-// count too). New processes are stopped by the seccomp rule on clone
-// (CLONE_THREAD required) instead.
-func setLimits(maxFiles uint64) (notes []string, err error) {
-	zero := unix.Rlimit{Cur: 0, Max: 0}
-	// No file writes: a regular file could only grow by 0 bytes. (Workers
-	// must therefore log to a pipe or socket, not a file.)
-	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &zero); err != nil {
-		return notes, fmt.Errorf("seccomp: RLIMIT_FSIZE: %w", err)
-	}
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &zero); err != nil {
-		return notes, fmt.Errorf("seccomp: RLIMIT_CORE: %w", err)
-	}
+// Rlimit is one resource limit a confined worker sets on itself.
+type Rlimit struct {
+	Name     string // "RLIMIT_NOFILE"
+	Resource int
+	Value    uint64 // soft and hard limit
+	Why      string
+}
+
+// WorkerRlimits are the limits Confine sets, in order; maxFiles 0 means
+// DefaultMaxFiles. RLIMIT_NPROC is deliberately not among them: it counts
+// threads per uid, so the Go runtime could no longer start a thread (and
+// other processes of the role user count too). New processes are stopped
+// by the seccomp rule on clone (CLONE_THREAD required) instead.
+func WorkerRlimits(maxFiles uint64) []Rlimit {
 	if maxFiles == 0 {
 		maxFiles = DefaultMaxFiles
 	}
-	var cur unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
-		return notes, fmt.Errorf("seccomp: RLIMIT_NOFILE: %w", err)
+	return []Rlimit{
+		// A regular file could only grow by 0 bytes. (Workers must
+		// therefore log to a pipe or socket, not a file.)
+		{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, 0, "no file writes (workers log to a pipe)"},
+		{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, "no core dumps"},
+		{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, maxFiles, "bounded descriptors (upstream queries and TCP clients in flight)"},
 	}
-	if maxFiles > cur.Max {
-		// Raising the hard limit needs CAP_SYS_RESOURCE, which is gone.
-		notes = append(notes, fmt.Sprintf("rlimit: RLIMIT_NOFILE %d above the hard limit, kept at %d", maxFiles, cur.Max))
-		maxFiles = cur.Max
-	}
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: maxFiles, Max: maxFiles}); err != nil {
-		return notes, fmt.Errorf("seccomp: RLIMIT_NOFILE %d: %w", maxFiles, err)
+}
+
+// setLimits sets WorkerRlimits, which are per process. A descriptor limit
+// above the hard limit is kept at the hard limit: raising it needs
+// CAP_SYS_RESOURCE, which is gone.
+func setLimits(maxFiles uint64) (notes []string, err error) {
+	for _, l := range WorkerRlimits(maxFiles) {
+		v := l.Value
+		if l.Resource == unix.RLIMIT_NOFILE {
+			var cur unix.Rlimit
+			if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil {
+				return notes, fmt.Errorf("seccomp: RLIMIT_NOFILE: %w", err)
+			}
+			if v > cur.Max {
+				notes = append(notes, fmt.Sprintf("rlimit: RLIMIT_NOFILE %d above the hard limit, kept at %d", v, cur.Max))
+				v = cur.Max
+			}
+		}
+		if err := unix.Setrlimit(l.Resource, &unix.Rlimit{Cur: v, Max: v}); err != nil {
+			return notes, fmt.Errorf("seccomp: %s %d: %w", l.Name, v, err)
+		}
 	}
 	return notes, nil
 }

@@ -6,13 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rolePolicies is the role table: each role's allow-list, as promises.
-// The per-role lists live in policy_<role>.go.
-var rolePolicies = map[string][]Promise{
-	"dnsd":  dnsdPromises,
-	"dhcpd": dhcpdPromises,
-}
-
 // cloneNamespaceFlags are the clone flags that would make a new namespace.
 // CLONE_NEWTIME (0x80) is left out: in clone(2) the low byte is the exit
 // signal, and new time namespaces need clone3, which answers ENOSYS.
@@ -107,10 +100,14 @@ var promiseNoFiles = Promise{
 	),
 }
 
-// promiseIPC is the master channel: messages and descriptors (SCM_RIGHTS).
-var promiseIPC = Promise{
-	Name:  "ipc",
-	Why:   "messages and descriptors (SCM_RIGHTS) on the master socketpair and other sockets",
+// promiseRecvFD is the master channel: messages and the descriptors the
+// master sends (SCM_RIGHTS), and datagrams with control messages
+// (IP_PKTINFO) on the sockets held. A filter cannot look inside the
+// msghdr, so unlike pledge's recvfd this does not stop a worker from
+// sending a descriptor it holds; workers hold nothing the master lacks.
+var promiseRecvFD = Promise{
+	Name:  "recvfd",
+	Why:   "sendmsg/recvmsg: IPC messages and descriptors from the master, control messages on sockets held",
 	Rules: allowAll("sendmsg", "recvmsg"),
 }
 

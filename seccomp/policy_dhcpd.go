@@ -2,17 +2,10 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
-// dhcpdPromises is the DHCP worker's allow-list. It makes no sockets at
+// dhcpdPledge is the DHCP worker's allow-list. It makes no sockets at
 // all: UDP :67, the AF_PACKET send sockets and the raw ICMP socket for ping
 // checks all come from the master, so socket(2) is not on the list.
-var dhcpdPromises = []Promise{
-	promiseRuntime,
-	promiseStdio,
-	promiseNoFiles,
-	promiseIPC,
-	promiseSockIO,
-	promiseDHCPSockopts,
-}
+const dhcpdPledge = "runtime stdio nofiles recvfd sockio dhcpopts"
 
 // promiseDHCPSockopts: the few options dhcpd may set on sockets it was
 // given: control messages for the receiving interface (IP_PKTINFO), a

@@ -6,20 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dnsdPromises is the DNS worker's allow-list. Besides the common promises
+// dnsdPledge is the DNS worker's allow-list. Besides the common promises
 // it makes its own upstream sockets (UDP and TCP over IPv4/IPv6 only),
 // accepts on the TCP listeners the master gave it, attaches the socket
 // filter the master loaded, and updates that filter's maps.
-var dnsdPromises = []Promise{
-	promiseRuntime,
-	promiseStdio,
-	promiseNoFiles,
-	promiseIPC,
-	promiseSockIO,
-	promiseDNSInet,
-	promiseDNSSockopts,
-	promiseBPFMaps,
-}
+const dnsdPledge = "runtime stdio nofiles recvfd sockio inet dnsopts bpfmap"
 
 // sockTypeFlags are the flags Go (and anyone) may or into socket(2)'s type.
 const sockTypeFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC

@@ -173,10 +173,18 @@ var promiseScriptDeny = Promise{
 	),
 }
 
+// scriptPledge is the dhcp-script helper's "pledge": one deny-list
+// promise, under a default action of allow.
+const scriptPledge = "script-deny"
+
 // ScriptPolicy is the dhcp-script helper's filter: a deny-list whose
 // default action is allow.
 func ScriptPolicy() Policy {
-	return Policy{Role: ScriptRole, Promises: []Promise{promiseScriptDeny}}
+	ps, err := resolvePledge(scriptPledge)
+	if err != nil {
+		panic(err) // a typo in this file; TestPledgesResolve catches it
+	}
+	return Policy{Role: ScriptRole, Promises: ps, Default: ActAllow}
 }
 
 // scriptArch is the native architecture with the script filter's names.

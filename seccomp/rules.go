@@ -77,7 +77,8 @@ type Rule struct {
 }
 
 // Promise groups rules by purpose, in the manner of OpenBSD's pledge
-// promises, so an allow-list reads as a list of capabilities.
+// promises, so an allow-list reads as a list of capabilities. Each promise
+// is defined once and registered in promiseTable (promises.go).
 type Promise struct {
 	Name  string
 	Why   string
@@ -88,25 +89,42 @@ type Promise struct {
 type Policy struct {
 	Role     string
 	Promises []Promise
+	// Default is what a call no rule matches gets: kill-process for the
+	// workers, allow for the dhcp-script helper's deny-list. The zero
+	// value means kill-process.
+	Default Action
 }
 
-// Roles lists the roles that have an allow-list.
+// DefaultAction is the action for calls no rule matches.
+func (p Policy) DefaultAction() Action {
+	if p.Default == 0 {
+		return ActKillProcess
+	}
+	return p.Default
+}
+
+// Roles lists the worker roles that have an allow-list.
 func Roles() []string {
-	out := make([]string, 0, len(rolePolicies))
-	for r := range rolePolicies {
+	out := make([]string, 0, len(rolePledges))
+	for r := range rolePledges {
 		out = append(out, r)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// PolicyFor returns the allow-list of a role.
+// PolicyFor returns the allow-list of a worker role, resolved from its
+// pledge line.
 func PolicyFor(role string) (Policy, error) {
-	ps, ok := rolePolicies[role]
+	line, ok := rolePledges[role]
 	if !ok {
 		return Policy{}, fmt.Errorf("seccomp: no allow-list for role %q (have %s)", role, strings.Join(Roles(), ", "))
 	}
-	return Policy{Role: role, Promises: ps}, nil
+	ps, err := resolvePledge(line)
+	if err != nil {
+		return Policy{}, fmt.Errorf("seccomp: role %s: %w", role, err)
+	}
+	return Policy{Role: role, Promises: ps, Default: ActKillProcess}, nil
 }
 
 // rules returns the policy's rules that exist on this architecture, grouped
@@ -176,7 +194,7 @@ func (p Policy) String() string {
 	if err != nil {
 		fmt.Fprintf(&b, "  error: %v\n", err)
 	} else {
-		fmt.Fprintf(&b, "  %d syscalls allowed; anything else: kill-process\n", len(names))
+		fmt.Fprintf(&b, "  %d syscalls allowed; anything else: %s\n", len(names), p.DefaultAction())
 	}
 	return b.String()
 }

@@ -21,6 +21,7 @@ const (
 	flagGID        = "gid"
 	flagMaxFiles   = "max-files"
 	flagTrap       = "seccomp-trap"
+	flagKeepBnd    = "keep-bounding-set"
 )
 
 // Args formats the spec as worker arguments.
@@ -39,6 +40,9 @@ func (s Spec) Args() []string {
 	if s.TrapForDebug {
 		args = append(args, "--"+flagTrap)
 	}
+	if s.KeepBoundingSet {
+		args = append(args, "--"+flagKeepBnd)
+	}
 	return args
 }
 
@@ -54,6 +58,7 @@ func ParseSpec(args []string) (Spec, error) {
 	fs.IntVar(&s.GID, flagGID, 0, "group id")
 	fs.Uint64Var(&s.MaxFiles, flagMaxFiles, 0, "RLIMIT_NOFILE")
 	fs.BoolVar(&s.TrapForDebug, flagTrap, false, "SIGSYS with a Go trace instead of kill (debugging)")
+	fs.BoolVar(&s.KeepBoundingSet, flagKeepBnd, false, "leave the bounding set (no CAP_SETPCAP: unprivileged master without user namespaces)")
 	if err := fs.Parse(args); err != nil {
 		return Spec{}, fmt.Errorf("seccomp: worker spec: %w", err)
 	}
@@ -68,7 +73,7 @@ func ParseSpec(args []string) (Spec, error) {
 
 // Validate checks the spec before any step runs.
 func (s Spec) Validate() error {
-	if _, ok := rolePolicies[s.Role]; !ok {
+	if _, ok := rolePledges[s.Role]; !ok {
 		return fmt.Errorf("seccomp: worker spec: unknown role %q", s.Role)
 	}
 	if s.UID < 0 || s.UID >= math.MaxUint32 || s.GID < 0 || s.GID >= math.MaxUint32 {

@@ -12,6 +12,7 @@ func TestSpecRoundTrip(t *testing.T) {
 		{Role: "dhcpd", Chroot: "/run/moat/empty dir", UID: 1000, GID: 1000},
 		{Role: "dnsd"},
 		{Role: "dhcpd", MaxFiles: 1 << 40, TrapForDebug: true},
+		{Role: "dnsd", UID: 65534, GID: 65534, KeepBoundingSet: true},
 	} {
 		got, err := ParseSpec(s.Args())
 		if err != nil {

@@ -28,21 +28,23 @@ func TestCorpusJudge(t *testing.T) {
 		want    string // a problem containing this, or "" for none
 	}{
 		{"both accept", okD, moatVerdict{ok: true}, ""},
-		{"unsupported only", okD, moatVerdict{errors: []moatError{errAt(1, "strict-order", "unsupported option")}}, ""},
-		{"form not supported yet", okD, moatVerdict{errors: []moatError{errAt(3, "cache-size", `"10": the big form not supported yet`)}}, ""},
+		{"needs a subsystem not built", okD, moatVerdict{errors: []moatError{errAt(1, "strict-order", "unsupported option: needs TFTP, which moat does not have yet")}}, ""},
+		{"unsupported without a subsystem", okD, moatVerdict{errors: []moatError{errAt(1, "strict-order", "unsupported option")}}, "which dnsmasq 2.90 accepts"},
+		{"DHCPv6 form", okD, moatVerdict{errors: []moatError{errAt(3, "cache-size", `IPv6 range starting at ::: not supported yet (DHCPv6)`)}}, ""},
+		{"other form not supported yet", okD, moatVerdict{errors: []moatError{errAt(3, "cache-size", `"10": the big form not supported yet`)}}, "which dnsmasq 2.90 accepts"},
 		{"spelling moat will accept", okD, moatVerdict{errors: []moatError{errAt(4, "filter-aaaa", "unknown option")}}, ""},
 		{"both reject the same line", rejects2, moatVerdict{errors: []moatError{errAt(2, "foo", "unknown option")}}, ""},
 		{"both reject two lines", rejects23, moatVerdict{errors: []moatError{errAt(2, "foo", "unknown option"), errAt(3, "cache-size", "must be a number")}}, ""},
 		{"moat misses dnsmasq's second line", rejects23, moatVerdict{errors: []moatError{errAt(2, "foo", "unknown option")}}, "rejects line 3"},
 		{"moat accepts what dnsmasq rejects", rejects2, moatVerdict{ok: true}, "moat accepts it"},
 		{"dnsmasq cannot read an include", dnsmasqVerdict{other: "cannot read /x"}, moatVerdict{ok: true}, "moat accepts it"},
-		{"moat misses dnsmasq's line", rejects2, moatVerdict{errors: []moatError{errAt(1, "strict-order", "unsupported option")}}, "do not include that line"},
+		{"moat misses dnsmasq's line", rejects2, moatVerdict{errors: []moatError{errAt(1, "strict-order", "unsupported option: needs TFTP, which moat does not have yet")}}, "do not include that line"},
 		{"moat rejects a supported option", okD, moatVerdict{errors: []moatError{errAt(3, "cache-size", "must be a number")}}, "which dnsmasq 2.90 accepts"},
-		{"wrong option named", okD, moatVerdict{errors: []moatError{errAt(3, "strict-order", "unsupported option")}}, `names option "strict-order", but that line gives "cache-size"`},
+		{"wrong option named", okD, moatVerdict{errors: []moatError{errAt(3, "strict-order", "unsupported option: needs TFTP, which moat does not have yet")}}, `names option "strict-order", but that line gives "cache-size"`},
 		{"imprecise error", okD, moatVerdict{errors: []moatError{{msg: "something went wrong", kind: "imprecise"}}}, "does not read FILE:LINE"},
 	}
 	for _, c := range cases {
-		f := &corpusFile{rel: "x.conf", config: true, dnsmasq: c.dnsmasq, moat: c.moat}
+		f := &corpusFile{rel: "x.conf", path: conf, config: true, dnsmasq: c.dnsmasq, moat: c.moat}
 		f.judge(t)
 		got := strings.Join(f.problems, "\n")
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
@@ -69,5 +71,34 @@ func TestMoatErrorParsing(t *testing.T) {
 		if got := notYetForm(msg); got != want {
 			t.Errorf("notYetForm(%q) = %q, want %q", msg, got, want)
 		}
+	}
+}
+
+// TestCorpusWarningsJudged: a file moat accepts must get a --test warning
+// naming each option moat accepts without acting on.
+func TestCorpusWarningsJudged(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "w.conf")
+	if err := os.WriteFile(conf, []byte("dnssec\ntrust-anchor=.,1,2,3,ab\nipset=/a.com/s\nquiet-ra\nenable-ubus=dnsmasq\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		warnings []string
+		want     string
+	}{
+		{"all named", []string{"enable-ubus=dnsmasq: no ubus", "dnssec, trust-anchor (1): NOT PERFORMED", "ipset (1): not filled"}, ""},
+		{"ipset not named", []string{"enable-ubus=dnsmasq: no ubus", "dnssec, trust-anchor (1): NOT PERFORMED"}, "line 3 gives ipset"},
+		{"no warnings at all", nil, "line 1 gives dnssec"},
+	}
+	for _, c := range cases {
+		f := &corpusFile{rel: "w.conf", path: conf, config: true, dnsmasq: dnsmasqVerdict{ok: true}, moat: moatVerdict{ok: true, warnings: c.warnings}}
+		f.judge(t)
+		got := strings.Join(f.problems, "\n")
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: problems %q, want %q", c.name, got, c.want)
+		}
+	}
+	if !warningNames("dnssec, trust-anchor (2): x", "trust-anchor") || warningNames("dnssec-check-unsigned: x", "dnssec") {
+		t.Error("warningNames")
 	}
 }

@@ -25,7 +25,10 @@ import (
 // compared. moat must reject what dnsmasq rejects, at the same line; its
 // every error must read FILE:LINE: OPTION: ... and name the option on that
 // line; and a file dnsmasq accepts may fail only on options (or forms)
-// moat says it does not support yet. The table of verdicts goes into
+// that need a subsystem moat has not built yet (DHCPv6, router
+// advertisements, TFTP, DHCP relaying), named in the error. moatd --test's
+// warnings (options accepted but not acted on) are checked too. The table
+// of verdicts goes into
 // docs/compatibility.md with -update.
 
 // corpusRoot is the corpus, relative to this package.
@@ -49,7 +52,8 @@ var hostSpecific = []struct{ file, old, new, reason string }{
 // corpusFile is one file of the corpus with what both programs said.
 type corpusFile struct {
 	rel         string
-	config      bool // a configuration file (else a companion: hosts, leases, UCI...)
+	path        string // the prepared copy moat read
+	config      bool   // a configuration file (else a companion: hosts, leases, UCI...)
 	neutralised []string
 	dnsmasq     dnsmasqVerdict
 	moat        moatVerdict
@@ -78,9 +82,10 @@ func (v dnsmasqVerdict) rejects(file string, line int) bool {
 }
 
 type moatVerdict struct {
-	ok     bool
-	errors []moatError
-	raw    string
+	ok       bool
+	errors   []moatError
+	warnings []string // "OPTIONS: message" of each "moatd: warning: " line
+	raw      string
 }
 
 // moatError is one line of moatd --test's output.
@@ -168,6 +173,7 @@ func (f *corpusFile) check(t *testing.T, tmp string) {
 	v.ok = len(v.rejected) == 0 && v.other == ""
 	// moat reads the prepared file without dnsmasq's renames.
 	path, _ = prepareCorpusFile(t, tmp, f.rel)
+	f.path = path
 	f.moat = runMoatTest(t, path)
 	f.judge(t)
 }
@@ -278,13 +284,21 @@ var moatErrorLine = regexp.MustCompile(`^(.+?):(\d+): ("(?:[^"\\]|\\.)*"|[^\s:"]
 func runMoatTest(t *testing.T, path string) moatVerdict {
 	out, err := runCheck(t, moatdBin, "--test", "-C", path)
 	v := moatVerdict{ok: err == nil, raw: out}
+	var rest []string
+	for _, line := range strings.Split(out, "\n") {
+		if w, ok := strings.CutPrefix(line, "moatd: warning: "); ok {
+			v.warnings = append(v.warnings, w)
+			continue
+		}
+		rest = append(rest, line)
+	}
 	if v.ok {
 		if !strings.Contains(out, "syntax check OK") {
 			t.Fatalf("moatd --test -C %s: exit 0 without saying OK: %q", path, out)
 		}
 		return v
 	}
-	for _, line := range strings.Split(out, "\n") {
+	for _, line := range rest {
 		line = strings.TrimPrefix(line, "moatd: ")
 		m := moatErrorLine.FindStringSubmatch(line)
 		if m == nil {
@@ -351,7 +365,7 @@ func (f *corpusFile) judge(t *testing.T) {
 		}
 		_, accepted := deliberateAccepts[e.option]
 		switch {
-		case e.msg == "unsupported option":
+		case strings.HasPrefix(e.msg, "unsupported option"):
 			e.kind = "unsupported"
 		case strings.Contains(e.msg, "not supported yet"):
 			e.kind = "not-yet"
@@ -359,9 +373,17 @@ func (f *corpusFile) judge(t *testing.T) {
 			e.kind = "pending"
 		default:
 			e.kind = "rejected"
-			if !f.dnsmasq.rejects(e.file, e.line) {
-				fail("moat rejects %s:%d (%s: %s), which dnsmasq 2.90 accepts: only options and forms moat does not support yet may fail", e.file, e.line, e.option, e.msg)
-			}
+		}
+		// Issue 6: a line dnsmasq accepts may fail only for a subsystem
+		// moat has not built (DHCPv6, RA, TFTP...), and the error must
+		// say which.
+		if e.kind != "pending" && e.unbuilt() == "" && !f.dnsmasq.rejects(e.file, e.line) {
+			fail("moat rejects %s:%d (%s: %s), which dnsmasq 2.90 accepts: only options and forms that need a subsystem moat has not built yet (DHCPv6, router advertisements, TFTP, DHCP relaying) may fail, and the error must name it", e.file, e.line, e.option, e.msg)
+		}
+	}
+	if f.moat.ok {
+		for _, p := range f.warningProblems(t) { // corpus_warn_test.go
+			fail("%s", p)
 		}
 	}
 	for _, r := range f.dnsmasq.rejected {
@@ -381,61 +403,6 @@ func (v dnsmasqVerdict) describe() string {
 		parts = append(parts, v.other)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// corpusSummary is one line for the test log: the counts, and the DNS
-// options (issue 3's) that still keep files from being accepted.
-func corpusSummary(files []*corpusFile) string {
-	var configs, dnsmasqOK, bothOK int
-	dnsPending := map[string]bool{}
-	for _, f := range files {
-		if !f.config {
-			continue
-		}
-		configs++
-		if f.dnsmasq.ok {
-			dnsmasqOK++
-			if f.moat.ok {
-				bothOK++
-			}
-		}
-		for _, e := range f.moat.errors {
-			if (e.kind == "unsupported" || e.kind == "not-yet" || e.kind == "pending") && e.area() == "DNS and general" {
-				dnsPending[e.option] = true
-			}
-		}
-	}
-	return fmt.Sprintf("%d configuration files, dnsmasq accepts %d, moat accepts %d of them; DNS options still refused: %s",
-		configs, dnsmasqOK, bothOK, strings.Join(slices.Sorted(maps.Keys(dnsPending)), " "))
-}
-
-// area is the optionArea of an error, where a form "not supported yet
-// (DHCPv6)" of a DHCP option counts as IPv6.
-func (e moatError) area() string {
-	if e.kind == "not-yet" && strings.Contains(e.msg, "DHCPv6") {
-		return "IPv6 (DHCPv6, RA)"
-	}
-	return optionArea(e.option)
-}
-
-// optionArea groups the options moat does not support yet for the report.
-func optionArea(opt string) string {
-	switch {
-	case opt == "enable-tftp" || strings.HasPrefix(opt, "tftp-"):
-		return "TFTP"
-	case slices.Contains([]string{"enable-ra", "ra-param", "quiet-ra", "quiet-dhcp6", "dhcp-duid", "no-dhcpv6-interface", "dhcp-relay"}, opt):
-		return "IPv6 (DHCPv6, RA)"
-	case strings.HasPrefix(opt, "dhcp-") || strings.HasPrefix(opt, "bootp-") || strings.HasPrefix(opt, "pxe-") ||
-		slices.Contains([]string{"no-ping", "quiet-dhcp", "no-dhcp-interface", "no-dhcpv4-interface", "leasefile-ro", "script-arp", "script-on-renewal"}, opt):
-		return "DHCP"
-	case slices.Contains([]string{"enable-dbus", "enable-ubus"}, opt):
-		return "D-Bus / ubus control"
-	case slices.Contains([]string{"dnssec", "trust-anchor", "dnssec-check-unsigned", "dnssec-no-timecheck"}, opt):
-		return "DNSSEC"
-	case slices.Contains([]string{"ipset", "nftset", "connmark-allowlist", "connmark-allowlist-enable"}, opt):
-		return "firewall sets"
-	}
-	return "DNS and general"
 }
 
 // corpusTable renders the verdicts and a per-option summary.
@@ -459,6 +426,9 @@ func corpusTable(files []*corpusFile) string {
 			d += " (after " + strings.Join(f.dnsmasq.substituted, "; ") + ")"
 		}
 		m := "accepts"
+		if len(f.moat.warnings) > 0 {
+			m += ", warns: " + warnedOptions(f.moat.warnings)
+		}
 		var why []string
 		byArea := map[string][]string{}
 		if !f.moat.ok {
@@ -595,8 +565,10 @@ func updateOrCheckDoc(t *testing.T, name, content string, strict bool) {
 }
 
 // TestCompatibilityDoc keeps the list of known differences in
-// docs/compatibility.md equal to the scenarios' (go test ./test -run
-// CompatibilityDoc -update rewrites it).
+// docs/compatibility.md equal to the scenarios', and the option-status
+// section equal to the option table (go test ./test -run
+// CompatibilityDoc -update rewrites both).
 func TestCompatibilityDoc(t *testing.T) {
 	updateOrCheckDoc(t, "differences", knownDiffTable(), true)
+	updateOrCheckDoc(t, "option-status", optionStatusTable(), true) // corpus_warn_test.go
 }

@@ -51,14 +51,17 @@ func TestDHCPRelayedClient(t *testing.T) {
 		run(t, "ip", c...)
 	}
 
-	m := startMoatd(t, srv, strings.ReplaceAll(dhcpRelayConf, "%IF%", srvIf), nil)
+	// Issue 4: with a dhcp-script, the relayed lease's "add" names the
+	// relay (giaddr) and the circuit id dhcrelay -a adds (its interface).
+	scriptDir, script := scriptRecorder(t)
+	m := startMoatd(t, srv, strings.ReplaceAll(dhcpRelayConf, "%IF%", srvIf)+"dhcp-script="+script+"\n", nil)
 	m.waitReady(t)
 	waitFor(t, 10*time.Second, "dhcpd ready", func() bool { return strings.Contains(m.out.String(), "dhcpd[") })
 
 	// dhcrelay in the foreground (-d), its pid file in a temporary
 	// directory; the namespace's clean-up ends it with everything else.
 	relayCmd := relay.command("dhcrelay", "-4", "-d", "-pf", filepath.Join(t.TempDir(), "dhcrelay.pid"),
-		"-id", downIf, "-iu", upIf, "192.0.2.1")
+		"-a", "-id", downIf, "-iu", upIf, "192.0.2.1")
 	var relayOut testutil.SyncBuffer
 	relayCmd.Stdout, relayCmd.Stderr = &relayOut, &relayOut
 	if err := relayCmd.Start(); err != nil {
@@ -86,4 +89,9 @@ func TestDHCPRelayedClient(t *testing.T) {
 	waitFor(t, 5*time.Second, "relayed DHCPACK in the log", func() bool {
 		return strings.Contains(m.out.String(), "DHCPACK("+srvIf+") "+got.addr.String())
 	})
+	waitEvent(t, scriptDir, "add ")
+	if txn := recorded(t, scriptDir, "txn"); len(txn) == 0 || !strings.HasPrefix(txn[0], "add|") ||
+		!strings.HasSuffix(txn[0], "|"+srvIf+"|unset|198.51.100.1|"+downIf) {
+		t.Errorf("relayed add's transaction %q, want interface %s, relay 198.51.100.1, circuit id %s", txn, srvIf, downIf)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +15,8 @@ import (
 
 // scriptRecorder writes a dhcp-script that appends one line per call to
 // DIR/events: its arguments, the uid it ran as, and the DNSMASQ_*
-// variables the tests look at. The directory is world-writable because
+// variables the tests look at; and one to DIR/txn (written first): the
+// action and the transaction's variables, '|'-separated. The directory is world-writable because
 // the script runs as the unprivileged script user.
 func scriptRecorder(t *testing.T) (dir, script string) {
 	t.Helper()
@@ -30,6 +30,7 @@ func scriptRecorder(t *testing.T) (dir, script string) {
 	}
 	script = filepath.Join(dir, "lease-hook")
 	body := `#!/bin/sh
+echo "$1|${DNSMASQ_TAGS-unset}|${DNSMASQ_VENDOR_CLASS-unset}|${DNSMASQ_SUPPLIED_HOSTNAME-unset}|${DNSMASQ_REQUESTED_OPTIONS-unset}|${DNSMASQ_USER_CLASS0-unset}|${DNSMASQ_INTERFACE-unset}|${DNSMASQ_DATA_MISSING-unset}|${DNSMASQ_RELAY_ADDRESS-unset}|${DNSMASQ_CIRCUIT_ID-unset}" >> ` + dir + `/txn
 vars=$(env | grep -o '^DNSMASQ_[A-Z_0-9]*' | sort | tr '\n' ,)
 echo "$* uid=$(id -u) expires=${DNSMASQ_LEASE_EXPIRES-unset} remaining=${DNSMASQ_TIME_REMAINING-unset} oldname=${DNSMASQ_OLD_HOSTNAME-unset} vars=$vars" >> ` + dir + `/events
 `
@@ -42,7 +43,12 @@ echo "$* uid=$(id -u) expires=${DNSMASQ_LEASE_EXPIRES-unset} remaining=${DNSMASQ
 // events returns the lines the script recorded so far.
 func events(t *testing.T, dir string) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "events"))
+	return recorded(t, dir, "events")
+}
+
+func recorded(t *testing.T, dir, file string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, file))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
@@ -80,10 +86,19 @@ func (l *dhcpLink) clientMAC(t *testing.T) string {
 // quits before it counts itself bound, and releases nothing.)
 func (l *dhcpLink) udhcpcRelease(t *testing.T, hostname string) {
 	t.Helper()
+	l.udhcpcRenewRelease(t, hostname, false)
+}
+
+// udhcpcRenewRelease is udhcpcRelease that, with renew, first has
+// udhcpc renew its lease (SIGUSR1: a REQUEST from ciaddr, RENEWING) and
+// waits for the ACK. extra are more udhcpc arguments.
+func (l *dhcpLink) udhcpcRenewRelease(t *testing.T, hostname string, renew bool, extra ...string) {
+	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "configure")
 	bound := filepath.Join(dir, "bound")
-	body := "#!/bin/sh\ncase \"$1\" in\nbound|renew) ip addr add \"$ip/${mask:-24}\" dev \"$interface\"; touch " + bound + " ;;\ndeconfig) ip addr flush dev \"$interface\" ;;\nesac\nexit 0\n"
+	renewed := filepath.Join(dir, "renewed")
+	body := "#!/bin/sh\ncase \"$1\" in\nbound) ip addr add \"$ip/${mask:-24}\" dev \"$interface\"; touch " + bound + " ;;\nrenew) touch " + renewed + " ;;\ndeconfig) ip addr flush dev \"$interface\" ;;\nesac\nexit 0\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +106,7 @@ func (l *dhcpLink) udhcpcRelease(t *testing.T, hostname string) {
 	if hostname != "" {
 		args = append(args, "-x", "hostname:"+hostname)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command("ip", args...) // ip netns exec execs udhcpc: same pid
 	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -110,6 +126,15 @@ func (l *dhcpLink) udhcpcRelease(t *testing.T, hostname string) {
 		_, err := os.Stat(bound)
 		return err == nil
 	})
+	if renew {
+		if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, "udhcpc renewed", func() bool {
+			_, err := os.Stat(renewed)
+			return err == nil
+		})
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -208,22 +233,32 @@ func TestDHCPScriptAddDel(t *testing.T) {
 
 // TestDHCPScriptMatchesDnsmasq runs the same recording script under
 // dnsmasq 2.90 in the same setup (dnsmasq as root runs it as root by
-// default, so dhcp-scriptuser=nobody makes the two comparable): a lease
-// with a name, the same lease with another name, the release. Both make
-// the same calls with the same arguments and DNSMASQ_OLD_HOSTNAME, but
-// for the one known difference below.
+// default, so dhcp-scriptuser=nobody makes the two comparable), with a
+// udhcpc that sends a vendor class (-V), a user class and host names: a
+// lease with a name, the same lease with another name, then a udhcpc
+// that asks anew for the lease it holds (DISCOVER, REQUEST), renews it
+// (RENEWING) and releases it. Both make the same calls with the same
+// arguments, the same DNSMASQ_* variables and the same transaction
+// values: "add" and each "old" of a request carry DNSMASQ_TAGS,
+// DNSMASQ_VENDOR_CLASS, DNSMASQ_SUPPLIED_HOSTNAME,
+// DNSMASQ_REQUESTED_OPTIONS and DNSMASQ_USER_CLASS0 and no
+// DNSMASQ_DATA_MISSING; the client asking anew gets an "old"; the
+// renewal gets no call; the "del" has DNSMASQ_DATA_MISSING.
 func TestDHCPScriptMatchesDnsmasq(t *testing.T) {
 	testutil.RequireRoot(t, "network namespaces and veth pairs")
 	testutil.RequireCommand(t, "busybox")
 	testutil.RequireCommand(t, "dnsmasq")
 	calls := map[string][]string{}
 	vars := map[string][]string{} // per call, the DNSMASQ_* variables set
+	txns := map[string][]string{} // per call, the transaction's values
+	// A vendor class and the user class "abcd" (RFC 3004).
+	client := []string{"-V", "myvendor", "-x", "0x4d:0461626364"}
 	for _, server := range []string{"moatd", "dnsmasq"} {
 		l := newDHCPLink(t)
 		dir, script := scriptRecorder(t)
 		leases := t.TempDir()
 		conf := strings.NewReplacer("%IF%", l.srvIf, "%LEASES%", leases).Replace(dhcpConf) +
-			"dhcp-script=" + script + "\ndhcp-scriptuser=nobody\n"
+			"dhcp-script=" + script + "\ndhcp-scriptuser=nobody\ndhcp-vendorclass=set:vc,myvendor\n"
 		if server == "moatd" {
 			m := startMoatd(t, l.srv, conf, nil)
 			m.waitReady(t)
@@ -232,13 +267,11 @@ func TestDHCPScriptMatchesDnsmasq(t *testing.T) {
 			startDnsmasqDHCP(t, l, conf, leases)
 		}
 		mac := l.clientMAC(t)
-		// A lease with a name, the same lease with another name, then
-		// released.
-		l.udhcpcName(t, "first")
+		l.udhcpcName(t, "first", client...)
 		waitEvent(t, dir, "add "+mac)
-		l.udhcpcName(t, "second")
+		l.udhcpcName(t, "second", client...)
 		waitEvent(t, dir, "old "+mac+" 192.0.2.")
-		l.udhcpcRelease(t, "second")
+		l.udhcpcRenewRelease(t, "second", true, client...)
 		waitEvent(t, dir, "del "+mac)
 		var seen []string
 		for _, e := range events(t, dir) {
@@ -258,45 +291,51 @@ func TestDHCPScriptMatchesDnsmasq(t *testing.T) {
 			seen = append(seen, strings.Join(f, " "))
 		}
 		calls[server] = seen
+		for _, x := range recorded(t, dir, "txn") {
+			txns[server] = append(txns[server], strings.ReplaceAll(x, l.srvIf, "IF"))
+		}
 	}
-	// The one known difference: the last udhcpc asks anew (DISCOVER,
-	// REQUEST) for the lease it holds, and dnsmasq calls "old" for that;
-	// moat's lease record does not say how a lease was asked for, so moat
-	// calls the script for changes only (docs/dhcp.md).
-	resume := "old MAC IP second uid=65534 oldname=unset"
-	if d := calls["dnsmasq"]; len(d) == 5 && d[3] == resume {
-		calls["dnsmasq"] = slices.Delete(d, 3, 4)
-		vars["dnsmasq"] = slices.Delete(vars["dnsmasq"], 3, 4)
-	} else {
-		t.Errorf("dnsmasq's calls %q: no resume call at 3", calls["dnsmasq"])
+	want := []string{
+		"add MAC IP first uid=65534 oldname=unset",
+		"old MAC IP uid=65534 oldname=first",
+		"old MAC IP second uid=65534 oldname=unset",
+		"old MAC IP second uid=65534 oldname=unset", // asked anew: DISCOVER, REQUEST
+		"del MAC IP second uid=65534 oldname=unset", // the renewal before it: no call
 	}
-	if strings.Join(calls["moatd"], "\n") != strings.Join(calls["dnsmasq"], "\n") {
-		t.Errorf("script calls differ\nmoatd:   %q\ndnsmasq: %q", calls["moatd"], calls["dnsmasq"])
+	for _, server := range []string{"dnsmasq", "moatd"} {
+		if strings.Join(calls[server], "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s's script calls\n got %q\nwant %q", server, calls[server], want)
+		}
 	}
 	t.Logf("both: %q", calls["moatd"])
-	// moat sets no variable dnsmasq would not (DNSMASQ_DATA_MISSING
-	// aside: moat has no transaction data to pass, and says so); what
-	// dnsmasq sets beyond moat's is listed in docs/dhcp.md.
-	for i := range min(len(vars["moatd"]), len(vars["dnsmasq"])) {
-		theirs := map[string]bool{"DNSMASQ_DATA_MISSING": true}
-		for _, v := range strings.Split(vars["dnsmasq"][i], ",") {
-			theirs[v] = true
+	if strings.Join(vars["moatd"], "\n") != strings.Join(vars["dnsmasq"], "\n") {
+		t.Errorf("DNSMASQ_* variables differ\nmoatd:   %q\ndnsmasq: %q", vars["moatd"], vars["dnsmasq"])
+	}
+	if strings.Join(txns["moatd"], "\n") != strings.Join(txns["dnsmasq"], "\n") {
+		t.Errorf("transaction values differ\nmoatd:   %q\ndnsmasq: %q", txns["moatd"], txns["dnsmasq"])
+	}
+	t.Logf("transactions: %q", txns["moatd"])
+	// What the values are, spelled out (tags, vendor class, supplied
+	// name, requested options, user class, interface, data missing).
+	if got := txns["moatd"]; len(got) == len(want) {
+		add := strings.Split(got[0], "|")
+		if len(add) != 10 || add[0] != "add" || add[1] != "vc IF" || add[2] != "myvendor" || add[3] != "first" ||
+			!strings.HasPrefix(add[4], "1,3,6,") || add[5] != "abcd" || add[6] != "IF" || add[7] != "unset" || add[8] != "unset" {
+			t.Errorf("add's transaction: %q", got[0])
 		}
-		for _, v := range strings.Split(vars["moatd"][i], ",") {
-			if !theirs[v] {
-				t.Errorf("call %d: moatd sets %s, dnsmasq does not", i, v)
-			}
+		if !strings.HasPrefix(got[3], "old|vc IF|myvendor|second|") || !strings.HasSuffix(got[4], "|IF|1|unset|unset") {
+			t.Errorf("resume %q, del %q", got[3], got[4])
 		}
-		t.Logf("call %d: moatd %s dnsmasq %s", i, vars["moatd"][i], vars["dnsmasq"][i])
 	}
 }
 
-// udhcpcName gets a lease with udhcpc, sending hostname, and quits
-// without releasing it.
-func (l *dhcpLink) udhcpcName(t *testing.T, hostname string) {
+// udhcpcName gets a lease with udhcpc, sending hostname (and extra
+// arguments), and quits without releasing it.
+func (l *dhcpLink) udhcpcName(t *testing.T, hostname string, extra ...string) {
 	t.Helper()
-	out, err := l.cli.command("busybox", "udhcpc", "-i", l.cliIf, "-n", "-q", "-f", "-t", "5", "-T", "2",
-		"-s", "/bin/true", "-x", "hostname:"+hostname).CombinedOutput()
+	args := append([]string{"udhcpc", "-i", l.cliIf, "-n", "-q", "-f", "-t", "5", "-T", "2",
+		"-s", "/bin/true", "-x", "hostname:" + hostname}, extra...)
+	out, err := l.cli.command("busybox", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
 	}

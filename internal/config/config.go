@@ -41,31 +41,32 @@ func (s Server) Local() bool { return !s.Addr.IsValid() && !s.UseStandard }
 // Defaults(), so every field holds the value in effect; the comment on each
 // field gives the default.
 type Config struct {
-	Port             int          // port (-p); default 53; 0 disables DNS
-	ListenAddresses  []netip.Addr // listen-address (-a); no zones
-	Interfaces       []string     // interface (-i); may end in '*'; "" = "interface=" with no name: loopback only
-	ExceptInterfaces []string     // except-interface (-I); may end in '*'
-	BindInterfaces   bool         // bind-interfaces (-z)
-	Servers          []Server     // server (-S), local: in file order
-	NoResolv         bool         // no-resolv (-R)
-	ResolvFiles      []string     // resolv-file (-r); default [/etc/resolv.conf]; empty after a bare "resolv-file" (read none)
-	CacheSize        int          // cache-size (-c); default 150; 0 disables; at most MaxCacheSize
-	NoHosts          bool         // no-hosts (-h)
-	AddnHosts        []string     // addn-hosts (-H)
-	User             string       // user (-u); default "nobody"; "" after "user" with no value (dnsmasq: do not change user)
-	Group            string       // group (-g); default "": the user's group
-	KeepInForeground bool         // keep-in-foreground (-k)
-	NoDaemon         bool         // no-daemon (-d): foreground, log to stderr
-	LogQueries       bool         // log-queries (-q)
-	LogQueriesExtra  string       // log-queries=extra or log-queries=proto: "extra", "proto" or ""
-	LogFacility      string       // log-facility (-8): facility name (lower case), file path (contains '/') or "-"; default "" (DAEMON)
-	PidFile          string       // pid-file (-x); default /run/moatd.pid; "" after "pid-file" with no value = none
-	DHCP             DHCPConfig   // dhcp-range, dhcp-host, dhcp-option, ... (dhcp_config.go)
-	Filters          DNSFilters   // domain-needed, bogus-priv, filter-*, add-subnet, ... (dns_filters.go)
-	Cache            DNSCache     // no-negcache, neg-ttl, min/max-cache-ttl, max-ttl, use-stale-cache, ... (dns_cache.go)
-	Upstream         DNSUpstream  // strict-order, all-servers, dns-forward-max, ports, ... (dns_upstream.go)
-	Local            LocalData    // hosts, host-record, cname, srv/txt/mx/ptr/naptr/caa/dns-rr, address=, domain, ... (dns_localdata.go)
-	Runtime          RunOptions   // bind-dynamic, log-async (runtime_options.go)
+	Port             int           // port (-p); default 53; 0 disables DNS
+	ListenAddresses  []netip.Addr  // listen-address (-a); no zones
+	Interfaces       []string      // interface (-i); may end in '*'; "" = "interface=" with no name: loopback only
+	ExceptInterfaces []string      // except-interface (-I); may end in '*'
+	BindInterfaces   bool          // bind-interfaces (-z)
+	Servers          []Server      // server (-S), local: in file order
+	NoResolv         bool          // no-resolv (-R)
+	ResolvFiles      []string      // resolv-file (-r); default [/etc/resolv.conf]; empty after a bare "resolv-file" (read none)
+	CacheSize        int           // cache-size (-c); default 150; 0 disables; at most MaxCacheSize
+	NoHosts          bool          // no-hosts (-h)
+	AddnHosts        []string      // addn-hosts (-H)
+	User             string        // user (-u); default "nobody"; "" after "user" with no value (dnsmasq: do not change user)
+	Group            string        // group (-g); default "": the user's group
+	KeepInForeground bool          // keep-in-foreground (-k)
+	NoDaemon         bool          // no-daemon (-d): foreground, log to stderr
+	LogQueries       bool          // log-queries (-q)
+	LogQueriesExtra  string        // log-queries=extra or log-queries=proto: "extra", "proto" or ""
+	LogFacility      string        // log-facility (-8): facility name (lower case), file path (contains '/') or "-"; default "" (DAEMON)
+	PidFile          string        // pid-file (-x); default /run/moatd.pid; "" after "pid-file" with no value = none
+	DHCP             DHCPConfig    // dhcp-range, dhcp-host, dhcp-option, ... (dhcp_config.go)
+	Filters          DNSFilters    // domain-needed, bogus-priv, filter-*, add-subnet, ... (dns_filters.go)
+	Cache            DNSCache      // no-negcache, neg-ttl, min/max-cache-ttl, max-ttl, use-stale-cache, ... (dns_cache.go)
+	Upstream         DNSUpstream   // strict-order, all-servers, dns-forward-max, ports, ... (dns_upstream.go)
+	Local            LocalData     // hosts, host-record, cname, srv/txt/mx/ptr/naptr/caa/dns-rr, address=, domain, ... (dns_localdata.go)
+	Runtime          RunOptions    // bind-dynamic, log-async (runtime_options.go)
+	Compat           CompatOptions // enable-dbus, dnssec, ipset, ...: accepted, not acted on, warned about (compat_options.go)
 
 	// Actions: command line only, never printed by String.
 	Test         bool // test: check the configuration and exit
@@ -80,6 +81,13 @@ type Config struct {
 	// SocketFilter (socket-filter): auto (""), ebpf, classic or off
 	// (sockfilter.go).
 	SocketFilter string
+	// No0x20Encode (no-0x20-encode) turns dnsd's 0x20 off; Do0x20Encode
+	// (do-0x20-encode) is accepted, moat's default (case0x20.go).
+	No0x20Encode, Do0x20Encode bool
+
+	// Control (control-socket, control-group, metrics): moatctl's
+	// control socket and the metrics endpoint (control.go, issue 6).
+	Control ControlOptions
 
 	// Files lists every configuration file read, in order.
 	Files []string

@@ -57,7 +57,13 @@ func (l *LocalData) printLocalData(b *strings.Builder) {
 		line("host-record", f...)
 	}
 	for _, c := range l.CNAMEs {
-		f := append(append([]string{}, c.Aliases...), c.Target)
+		target := c.Target
+		if isDecimal(target) && !c.HasTTL {
+			// A target of digits alone would read back as a TTL; the
+			// trailing dot keeps it a name (fuzz finding).
+			target += "."
+		}
+		f := append(append([]string{}, c.Aliases...), target)
 		if c.HasTTL {
 			f = append(f, strconv.FormatUint(uint64(c.TTL), 10))
 		}

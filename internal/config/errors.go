@@ -60,6 +60,15 @@ const (
 
 var errUnknownOption = errors.New(msgUnknown)
 
+// unsupported is the error for an option moat does not implement: it says
+// which subsystem the option needs when that is known.
+func unsupported(o *option) error {
+	if o.Needs == "" {
+		return errors.New(msgUnsupported)
+	}
+	return fmt.Errorf("%s: needs %s, which moat does not have yet", msgUnsupported, o.Needs)
+}
+
 // notYet reports a form of an implemented option that moat does not
 // handle yet.
 func notYet(form string) error {

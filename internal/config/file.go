@@ -143,7 +143,10 @@ func setConfFile(p *parser, v value, at location) error {
 	path := v.text
 	switch {
 	case path == "":
-		return errors.New("missing file name")
+		// dnsmasq reads nothing for "conf-file" or "conf-file=", and on
+		// the command line that still keeps the default file from being
+		// read: the way to start with no configuration file at all.
+		return nil
 	case path == "-":
 		return notYet(`reading the configuration from stdin ("-")`)
 	}

@@ -251,7 +251,7 @@ func TestAllErrorsReported(t *testing.T) {
 	}
 	want := []string{
 		path + `:1: port: "x" is not a port number`,
-		path + ":2: tftp-root: unsupported option",
+		path + ":2: tftp-root: unsupported option: needs TFTP, which moat does not have yet",
 		path + ":4: bogus: unknown option",
 		path + `:5: server: "eth*": an @interface cannot be a pattern`,
 	}

@@ -57,6 +57,9 @@ func FuzzParse(f *testing.F) {
 		"port=53\n", "server=/a/b/::1#53\nlocal=//\n", `addn-hosts="a\"b" # c`,
 		"interface=\nresolv-file\npid-file\n", "conf-dir=.,*.conf\n", "conf-file=/dev/zero\n",
 		"log-queries=proto\nlog-facility=-\n", "\"\"=\"\"\n", "=\n", "#\n\r\n\t\n",
+		// issue 6: accepted, not acted on
+		"enable-dbus=a.b\nenable-ubus\ndnssec\ntrust-anchor=.,IN,1,2,3,ab:cd\nproxy-dnssec\n",
+		"ipset=/a.com/b.org/s1,s2\nnftset=/a.com/4#inet#t#s\ndnssec-check-unsigned=no\nquiet-ra\nquiet-dhcp6\n",
 	} {
 		f.Add([]byte(s))
 	}

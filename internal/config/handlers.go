@@ -261,6 +261,11 @@ func setCheckSandbox(p *parser, _ value, _ location) error {
 	return nil
 }
 
+// acceptPrintPolicy: the master answers --print-policy before it parses
+// a configuration (it prints the policy of the code, not of a config), so
+// the row exists for --help and the man page.
+func acceptPrintPolicy(*parser, value, location) error { return nil }
+
 func setPrintConfig(p *parser, _ value, _ location) error {
 	p.cfg.PrintConfig = true
 	return nil

@@ -52,7 +52,25 @@ type OptionInfo struct {
 	// overrides the command line (dnsmasq reads files after the command
 	// line).
 	Once bool
+	// Needs names the subsystem moat has not built yet that an
+	// unimplemented option needs (NeedsDHCPv6, ...); "" when none is
+	// named. The error for the option says so.
+	Needs string
+	// Inert options are accepted so that the configurations using them
+	// keep working, but moat does not act on them (enable-dbus, dnssec,
+	// ipset...): Config.Warnings says so at start and in --test, and the
+	// help text says what happens instead.
+	Inert bool
 }
+
+// The subsystems moat has not built yet, named in Needs and in the error
+// for an option that needs one.
+const (
+	NeedsDHCPv6    = "DHCPv6"
+	NeedsRA        = "IPv6 router advertisements"
+	NeedsTFTP      = "TFTP"
+	NeedsDHCPRelay = "DHCP relaying"
+)
 
 // option is one row of the table: its description plus how to apply it.
 type option struct {
@@ -79,6 +97,13 @@ func (o option) does(h handler) option {
 	o.Implemented = true
 	return o
 }
+
+// needs marks an unimplemented row as waiting for a subsystem moat has not
+// built yet.
+func (o option) needs(subsystem string) option { o.Needs = subsystem; return o }
+
+// inert marks an implemented row that moat accepts without acting on it.
+func (o option) inert() option { o.Inert = true; return o }
 
 // once marks a single-valued option (dnsmasq's ARG_ONE).
 func (o option) once() option { o.Once = true; return o }

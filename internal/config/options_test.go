@@ -99,7 +99,7 @@ func TestImplementedOptions(t *testing.T) {
 		"server", "local", "no-resolv", "resolv-file", "cache-size", "no-hosts",
 		"addn-hosts", "user", "group", "keep-in-foreground", "no-daemon",
 		"log-queries", "log-facility", "pid-file", "conf-file", "conf-dir", "test",
-		"dhcp-range", "help", "version", "check-sandbox", "print-config", "run-dir", "socket-filter",
+		"dhcp-range", "help", "version", "check-sandbox", "print-config", "print-policy", "run-dir", "socket-filter",
 		// area D: filters (dns_filters.go)
 		"domain-needed", "bogus-priv", "bogus-nxdomain", "ignore-address", "stop-dns-rebind",
 		"rebind-localhost-ok", "rebind-domain-ok", "filterwin2k", "filter-rr", "filter-A",
@@ -124,6 +124,13 @@ func TestImplementedOptions(t *testing.T) {
 		"dhcp-lease", "leasefile-ro", "dhcp-no-override", "dhcp-boot", "dhcp-sequential-ip", "no-ping",
 		"log-dhcp", "quiet-dhcp", "no-dhcp-interface", "dhcp-script", "dhcp-scriptuser",
 		"dhcp-ttl",
+		// issue 6: accepted, not acted on, warned about (compat_options.go)
+		"enable-dbus", "enable-ubus", "dnssec", "trust-anchor", "dnssec-check-unsigned",
+		"dnssec-no-timecheck", "proxy-dnssec", "ipset", "nftset", "quiet-dhcp6", "quiet-ra",
+		// issue 5: 0x20 on or off (case0x20.go)
+		"no-0x20-encode", "do-0x20-encode",
+		// issue 6: moatctl's control socket and metrics (control.go)
+		"control-socket", "control-group", "metrics",
 	}
 	implemented := map[string]bool{}
 	for _, o := range Options() {
@@ -144,7 +151,7 @@ func TestImplementedOptions(t *testing.T) {
 
 // TestEveryUnsupportedOptionNamed: each unimplemented option is an
 // "unsupported option" error in a file and on the command line, whatever
-// its value.
+// its value, naming the subsystem it needs when the table says.
 func TestEveryUnsupportedOptionNamed(t *testing.T) {
 	for _, o := range Options() {
 		if o.Implemented {
@@ -158,7 +165,11 @@ func TestEveryUnsupportedOptionNamed(t *testing.T) {
 			args = []string{"--" + o.Name + "=x"}
 		}
 		_, err := Parse(args, "")
-		if want := "command line: " + o.Name + ": unsupported option"; firstLine(err) != want {
+		want := "command line: " + o.Name + ": unsupported option"
+		if o.Needs != "" {
+			want += ": needs " + o.Needs + ", which moat does not have yet"
+		}
+		if firstLine(err) != want {
 			t.Errorf("%q: got %v, want %s", args, err, want)
 		}
 	}

@@ -196,7 +196,7 @@ func (p *parser) apply(o *option, v value, at location) {
 	fromFile := at.file != ""
 	switch {
 	case o.apply == nil:
-		p.fail(at, o.Name, errors.New(msgUnsupported))
+		p.fail(at, o.Name, unsupported(o))
 		return
 	case o.CommandLineOnly && fromFile:
 		p.fail(at, o.Name, errors.New("only allowed on the command line"))

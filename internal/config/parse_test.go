@@ -99,7 +99,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"--po=5353"}, "command line: po: ambiguous option; could be port, port-limit"},
 		{[]string{"--bogus"}, "command line: bogus: ambiguous option; could be bogus-nxdomain, bogus-priv"},
 		{[]string{"-%"}, "command line: -%: unknown option"},
-		{[]string{"--no"}, "command line: no: ambiguous option; could be no-daemon, no-dhcp-interface, no-dhcpv4-interface, no-dhcpv6-interface, no-hosts, no-ident, no-negcache, no-ping, no-poll, no-resolv, no-round-robin"},
+		{[]string{"--no"}, "command line: no: ambiguous option; could be no-0x20-encode, no-daemon, no-dhcp-interface, no-dhcpv4-interface, no-dhcpv6-interface, no-hosts, no-ident, no-negcache, no-ping, no-poll, no-resolv, no-round-robin"},
 		{[]string{"--bootp-dynamic=x"}, "command line: bootp-dynamic: unsupported option"},
 		{[]string{"-3", "x"}, "command line: bootp-dynamic: unsupported option"},
 		{[]string{"--port"}, "command line: port: missing value"},
@@ -116,7 +116,6 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"junk"}, `command line: "junk": unexpected argument (not an option)`},
 		{[]string{"-"}, `command line: "-": unexpected argument (not an option)`},
 		{[]string{"--frobnicate", "--help"}, "command line: frobnicate: unknown option"},
-		{[]string{"--conf-file"}, "command line: conf-file: missing file name"},
 		{[]string{"--conf-file=-"}, `command line: conf-file: reading the configuration from stdin ("-") not supported yet`},
 		{[]string{"-C", "testdata/no-such.conf"}, "command line: conf-file: stat testdata/no-such.conf: no such file or directory"},
 		{[]string{"--test", "-C", "testdata/bad/port-abc.conf"}, `testdata/bad/port-abc.conf:3: port: "abc" is not a port number`},
@@ -169,10 +168,18 @@ func TestDefaultFile(t *testing.T) {
 	if err != nil || c.Port != DefaultPort || !equalStrings(c.Files, []string{"testdata/good/empty.conf"}) {
 		t.Errorf("with -C: port %v, files %v, err %v", c.Port, c.Files, err)
 	}
-	// Even a bad conf-file argument keeps the default file from being read.
-	_, err = Parse([]string{"--conf-file="}, def)
-	if errs := Errors(err); len(errs) != 1 || errs[0].Error() != "command line: conf-file: missing file name" {
-		t.Errorf("bad -C with default file: %v", err)
+	// An empty or bare conf-file reads nothing, and keeps the default
+	// file from being read too (dnsmasq 2.90 does the same).
+	for _, args := range [][]string{{"--conf-file="}, {"--conf-file"}, {"-C", ""}} {
+		c, err = Parse(args, def)
+		if err != nil || c.Port != DefaultPort || len(c.Files) != 0 {
+			t.Errorf("%q with a default file: port %v, files %v, err %v", args, c.Port, c.Files, err)
+		}
+	}
+	// Then a second -C is read after the command line, as the first.
+	c, err = Parse([]string{"--conf-file=", "-C", "testdata/good/port.conf", "-p", "1"}, def)
+	if err != nil || c.Port != 5353 || !equalStrings(c.Files, []string{"testdata/good/port.conf"}) {
+		t.Errorf("empty -C then -C: port %v, files %v, err %v", c.Port, c.Files, err)
 	}
 	// A missing default file is fine, as for dnsmasq.
 	c, err = Parse([]string{"-p", "1"}, filepath.Join(dir, "absent.conf"))

@@ -77,6 +77,9 @@ func (c *Config) String() string {
 		line("run-dir", c.RunDir)
 	}
 	printSocketFilter(c, line) // sockfilter.go
+	print0x20(c, flag)         // case0x20.go
+	printControl(c, line)      // control.go
+	c.Compat.print(line, flag) // accepted, not acted on (compat_options.go)
 	return b.String()
 }
 

@@ -68,14 +68,19 @@ func (e *Engine) grant(r *request, yiaddr netip.Addr, ctx *netCtx, g leases.Gran
 		p.put(optRapidCommit, nil)
 	}
 	e.doOptions(r, p, ctx, replyName, e.domain(yiaddr), lt, a.fuzz)
-	e.hold(e.reply(r, p, dhcpv4.MessageTypeAck, false, sid), recs, undos)
+	var txn *Transaction
+	if wantsTxn(r, yiaddr, a) {
+		txn = e.transaction(r, yiaddr, ctx.r.cfg.SetTag) // txn.go
+	}
+	e.hold(e.reply(r, p, dhcpv4.MessageTypeAck, false, sid), recs, undos, txn)
 }
 
 // hold parks reply until its records are on disk and asks for the commit.
-func (e *Engine) hold(reply Outbound, recs []leases.Record, undos []undo) {
+// txn, when set, is the request's data for the dhcp-script.
+func (e *Engine) hold(reply Outbound, recs []leases.Record, undos []undo, txn *Transaction) {
 	e.nextID++
 	e.commits[e.nextID] = &pendingCommit{reply: reply, held: true, undo: undos, started: e.now.Unix()}
-	e.acts = append(e.acts, Action{Kind: Commit, ID: e.nextID, Records: recs, Held: true})
+	e.acts = append(e.acts, Action{Kind: Commit, ID: e.nextID, Records: recs, Held: true, Txn: txn})
 }
 
 // commitNow asks for records that no reply waits for (RELEASE, DECLINE).

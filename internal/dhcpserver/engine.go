@@ -223,9 +223,9 @@ func (e *Engine) findHost(r *request) {
 	r.host, r.hostIdx = nil, -1
 	if h := leases.FindHost(e.c.hosts, c, e.usable, e.tags.tagif); h != nil {
 		r.host, r.hostIdx = h, e.c.hostIdx[h]
-		e.tags.base[tagKnown] = true
+		e.tags.add(tagKnown)
 	} else if leases.FindHost(e.c.hosts, c, nil, e.tags.tagif) != nil {
-		e.tags.base[tagKnownOthernet] = true
+		e.tags.add(tagKnownOthernet)
 	}
 }
 
@@ -270,13 +270,13 @@ func (e *Engine) prepare(r *request) {
 			c.Hostname = host
 			if h := leases.FindHost(e.c.hosts, c, e.usable, e.tags.tagif); h != nil && h.ClientID == nil && len(h.HWAddrs) == 0 {
 				r.host, r.hostIdx = h, e.c.hostIdx[h]
-				e.tags.base[tagKnown] = true
+				e.tags.add(tagKnown)
 			}
 		}
 	}
 	if r.host != nil {
 		for _, t := range e.c.hostInfo[r.hostIdx].setTags {
-			e.tags.base[t] = true
+			e.tags.add(t)
 		}
 	}
 	e.runTagIf(&e.tags, "")

@@ -131,7 +131,7 @@ func (e *Engine) nameMatchTags(r *request) {
 			continue
 		}
 		if strings.EqualFold(n[:len(m.Name)], m.Name) {
-			e.tags.base[m.Tag] = true
+			e.tags.add(m.Tag)
 		}
 	}
 }

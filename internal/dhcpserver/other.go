@@ -119,16 +119,16 @@ func (e *Engine) bootp(r *request) {
 	}
 	if r.host != nil {
 		for _, t := range e.c.hostInfo[r.hostIdx].setTags {
-			e.tags.base[t] = true
+			e.tags.add(t)
 		}
 		if hi := e.c.hostInfo[r.hostIdx]; hi.name != "" {
 			r.hostname, r.hostnameAuth = hi.name, true
 		}
 	}
 	if f := r.p.BootFileName; f != "" {
-		e.tags.base[f] = true
+		e.tags.add(f)
 	}
-	e.tags.base[tagBOOTP] = true
+	e.tags.add(tagBOOTP)
 	e.runTagIf(&e.tags, "")
 	if matchAll(e.c.ignore, e.tags.tagif) {
 		message = "ignored"
@@ -185,5 +185,5 @@ func (e *Engine) bootp(r *request) {
 	p.setAddr(offCiaddr, r.ciaddr)
 	p.setAddr(offYiaddr, addr)
 	e.doOptions(r, p, ctx, l.Hostname, e.domain(addr), infinite, 0)
-	e.hold(e.reply(r, p, 0, false, ctx.local), recs, undos)
+	e.hold(e.reply(r, p, 0, false, ctx.local), recs, undos, nil) // BOOTP: dnsmasq keeps no transaction
 }

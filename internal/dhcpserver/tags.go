@@ -27,6 +27,9 @@ const enterpriseBroadbandForum = 3561
 type tagSets struct {
 	base  leases.TagSet
 	tagif leases.TagSet
+	// order is every add to base, in turn (repeats too): dnsmasq's chain
+	// in reverse, for DNSMASQ_TAGS (txn.go).
+	order []string
 }
 
 func newTagSets() tagSets {
@@ -36,6 +39,13 @@ func newTagSets() tagSets {
 func (t *tagSets) reset() {
 	clear(t.base)
 	clear(t.tagif)
+	t.order = t.order[:0]
+}
+
+// add sets tag, as dnsmasq puts a tag at the front of its netid chain.
+func (t *tagSets) add(tag string) {
+	t.base[tag] = true
+	t.order = append(t.order, tag)
 }
 
 // runTagIf recomputes tagif from base (and extra, the range's set: tag,
@@ -55,10 +65,10 @@ func (e *Engine) runTagIf(t *tagSets, extra string) {
 // order: the interface, TR-069 identity, relay agent circuit and remote
 // ids, dhcp-mac, dhcp-match, then vendor and user classes.
 func (e *Engine) classTags(r *request, t *tagSets) {
-	t.base[r.in.Interface.Name] = true
+	t.add(r.in.Interface.Name)
 	if r.msgType != 0 {
 		if b, ok := r.opt(optVIVendorOpts, 5); ok && hasCPEWANIdentity(b) {
-			t.base[tagCPEWAN] = true
+			t.add(tagCPEWAN)
 		}
 		if r.agentID != nil {
 			for _, m := range e.c.classes {
@@ -71,14 +81,14 @@ func (e *Engine) classTags(r *request, t *tagSets) {
 					continue
 				}
 				if s, ok := subOption(r.agentID, code, 1); ok && bytes.Equal(s, m.Data) {
-					t.base[m.Tag] = true
+					t.add(m.Tag)
 				}
 			}
 		}
 	}
 	for _, m := range e.c.macs {
 		if m.Addr.Matches(r.htype, r.chaddr) {
-			t.base[m.Tag] = true
+			t.add(m.Tag)
 		}
 	}
 	for i := range e.c.matches {
@@ -105,7 +115,7 @@ func (e *Engine) classTags(r *request, t *tagSets) {
 			e.scratchUC = b
 		}
 		if bytes.Contains(b, m.Data) {
-			t.base[m.Tag] = true
+			t.add(m.Tag)
 		}
 	}
 }

@@ -115,6 +115,10 @@ type Action struct {
 	Records []leases.Record
 	// Held (Commit): an ACK waits for Committed.
 	Held bool
+	// Txn (Commit): the request's data for the dhcp-script, when dnsmasq
+	// would pass it (a new lease, or a client asking anew for its own);
+	// its Addr is that of one of the Records. Nil otherwise.
+	Txn *Transaction
 	// Addr (Probe) is the address to ping; IfIndex the interface the
 	// request came in on.
 	Addr    netip.Addr

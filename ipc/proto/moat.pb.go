@@ -292,6 +292,58 @@ func (LocalHost_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{12, 0}
 }
 
+type DHCPConfigChunk_Part int32
+
+const (
+	DHCPConfigChunk_PART_UNSPECIFIED DHCPConfigChunk_Part = 0
+	DHCPConfigChunk_PART_OPTIONS     DHCPConfigChunk_Part = 1
+	DHCPConfigChunk_PART_HOSTS_FILE  DHCPConfigChunk_Part = 2
+	DHCPConfigChunk_PART_ETHERS      DHCPConfigChunk_Part = 3
+)
+
+// Enum value maps for DHCPConfigChunk_Part.
+var (
+	DHCPConfigChunk_Part_name = map[int32]string{
+		0: "PART_UNSPECIFIED",
+		1: "PART_OPTIONS",
+		2: "PART_HOSTS_FILE",
+		3: "PART_ETHERS",
+	}
+	DHCPConfigChunk_Part_value = map[string]int32{
+		"PART_UNSPECIFIED": 0,
+		"PART_OPTIONS":     1,
+		"PART_HOSTS_FILE":  2,
+		"PART_ETHERS":      3,
+	}
+)
+
+func (x DHCPConfigChunk_Part) Enum() *DHCPConfigChunk_Part {
+	p := new(DHCPConfigChunk_Part)
+	*p = x
+	return p
+}
+
+func (x DHCPConfigChunk_Part) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DHCPConfigChunk_Part) Descriptor() protoreflect.EnumDescriptor {
+	return file_ipc_proto_moat_proto_enumTypes[4].Descriptor()
+}
+
+func (DHCPConfigChunk_Part) Type() protoreflect.EnumType {
+	return &file_ipc_proto_moat_proto_enumTypes[4]
+}
+
+func (x DHCPConfigChunk_Part) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DHCPConfigChunk_Part.Descriptor instead.
+func (DHCPConfigChunk_Part) EnumDescriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{48, 0}
+}
+
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -319,8 +371,17 @@ type Envelope struct {
 	//	*Envelope_DhcpLeaseChunk
 	//	*Envelope_DhcpStateEnd
 	//	*Envelope_DhcpInterfaces
+	//	*Envelope_DhcpConfigBegin
+	//	*Envelope_DhcpConfigChunk
+	//	*Envelope_DhcpConfigEnd
+	//	*Envelope_DhcpSocketsChanged
 	//	*Envelope_ScriptEvent
 	//	*Envelope_ScriptDone
+	//	*Envelope_CacheDumpRequest
+	//	*Envelope_CacheDumpChunk
+	//	*Envelope_MetricsRequest
+	//	*Envelope_DnsMetrics
+	//	*Envelope_DhcpMetrics
 	Msg           isEnvelope_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -570,6 +631,42 @@ func (x *Envelope) GetDhcpInterfaces() *DHCPInterfaces {
 	return nil
 }
 
+func (x *Envelope) GetDhcpConfigBegin() *DHCPConfigBegin {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpConfigBegin); ok {
+			return x.DhcpConfigBegin
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpConfigChunk() *DHCPConfigChunk {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpConfigChunk); ok {
+			return x.DhcpConfigChunk
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpConfigEnd() *DHCPConfigEnd {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpConfigEnd); ok {
+			return x.DhcpConfigEnd
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpSocketsChanged() *DHCPSocketsChanged {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpSocketsChanged); ok {
+			return x.DhcpSocketsChanged
+		}
+	}
+	return nil
+}
+
 func (x *Envelope) GetScriptEvent() *ScriptEvent {
 	if x != nil {
 		if x, ok := x.Msg.(*Envelope_ScriptEvent); ok {
@@ -583,6 +680,51 @@ func (x *Envelope) GetScriptDone() *ScriptDone {
 	if x != nil {
 		if x, ok := x.Msg.(*Envelope_ScriptDone); ok {
 			return x.ScriptDone
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCacheDumpRequest() *CacheDumpRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_CacheDumpRequest); ok {
+			return x.CacheDumpRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCacheDumpChunk() *CacheDumpChunk {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_CacheDumpChunk); ok {
+			return x.CacheDumpChunk
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetMetricsRequest() *MetricsRequest {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_MetricsRequest); ok {
+			return x.MetricsRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDnsMetrics() *DNSMetrics {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DnsMetrics); ok {
+			return x.DnsMetrics
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetDhcpMetrics() *DHCPMetrics {
+	if x != nil {
+		if x, ok := x.Msg.(*Envelope_DhcpMetrics); ok {
+			return x.DhcpMetrics
 		}
 	}
 	return nil
@@ -688,6 +830,23 @@ type Envelope_DhcpInterfaces struct {
 	DhcpInterfaces *DHCPInterfaces `protobuf:"bytes,76,opt,name=dhcp_interfaces,json=dhcpInterfaces,proto3,oneof"`
 }
 
+type Envelope_DhcpConfigBegin struct {
+	// Issue 4, DHCPConfig streaming and interfaces that appear (C), 77-79, 140-144.
+	DhcpConfigBegin *DHCPConfigBegin `protobuf:"bytes,77,opt,name=dhcp_config_begin,json=dhcpConfigBegin,proto3,oneof"`
+}
+
+type Envelope_DhcpConfigChunk struct {
+	DhcpConfigChunk *DHCPConfigChunk `protobuf:"bytes,78,opt,name=dhcp_config_chunk,json=dhcpConfigChunk,proto3,oneof"`
+}
+
+type Envelope_DhcpConfigEnd struct {
+	DhcpConfigEnd *DHCPConfigEnd `protobuf:"bytes,79,opt,name=dhcp_config_end,json=dhcpConfigEnd,proto3,oneof"`
+}
+
+type Envelope_DhcpSocketsChanged struct {
+	DhcpSocketsChanged *DHCPSocketsChanged `protobuf:"bytes,140,opt,name=dhcp_sockets_changed,json=dhcpSocketsChanged,proto3,oneof"`
+}
+
 type Envelope_ScriptEvent struct {
 	// Issue 4, dhcp-script helper (X), 80-89.
 	ScriptEvent *ScriptEvent `protobuf:"bytes,80,opt,name=script_event,json=scriptEvent,proto3,oneof"`
@@ -695,6 +854,27 @@ type Envelope_ScriptEvent struct {
 
 type Envelope_ScriptDone struct {
 	ScriptDone *ScriptDone `protobuf:"bytes,81,opt,name=script_done,json=scriptDone,proto3,oneof"`
+}
+
+type Envelope_CacheDumpRequest struct {
+	// Issue 6, moatctl and metrics (M), 120-129 (stream_stats.go).
+	CacheDumpRequest *CacheDumpRequest `protobuf:"bytes,120,opt,name=cache_dump_request,json=cacheDumpRequest,proto3,oneof"`
+}
+
+type Envelope_CacheDumpChunk struct {
+	CacheDumpChunk *CacheDumpChunk `protobuf:"bytes,121,opt,name=cache_dump_chunk,json=cacheDumpChunk,proto3,oneof"`
+}
+
+type Envelope_MetricsRequest struct {
+	MetricsRequest *MetricsRequest `protobuf:"bytes,122,opt,name=metrics_request,json=metricsRequest,proto3,oneof"`
+}
+
+type Envelope_DnsMetrics struct {
+	DnsMetrics *DNSMetrics `protobuf:"bytes,123,opt,name=dns_metrics,json=dnsMetrics,proto3,oneof"`
+}
+
+type Envelope_DhcpMetrics struct {
+	DhcpMetrics *DHCPMetrics `protobuf:"bytes,124,opt,name=dhcp_metrics,json=dhcpMetrics,proto3,oneof"`
 }
 
 func (*Envelope_Hello) isEnvelope_Msg() {}
@@ -743,9 +923,27 @@ func (*Envelope_DhcpStateEnd) isEnvelope_Msg() {}
 
 func (*Envelope_DhcpInterfaces) isEnvelope_Msg() {}
 
+func (*Envelope_DhcpConfigBegin) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpConfigChunk) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpConfigEnd) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpSocketsChanged) isEnvelope_Msg() {}
+
 func (*Envelope_ScriptEvent) isEnvelope_Msg() {}
 
 func (*Envelope_ScriptDone) isEnvelope_Msg() {}
+
+func (*Envelope_CacheDumpRequest) isEnvelope_Msg() {}
+
+func (*Envelope_CacheDumpChunk) isEnvelope_Msg() {}
+
+func (*Envelope_MetricsRequest) isEnvelope_Msg() {}
+
+func (*Envelope_DnsMetrics) isEnvelope_Msg() {}
+
+func (*Envelope_DhcpMetrics) isEnvelope_Msg() {}
 
 // Hello opens every connection, in both directions: the master sends its
 // protocol version and the role it started; the worker answers with its own.
@@ -1326,9 +1524,12 @@ type DNSConfig struct {
 	// "classic", "off"; "" = none, as when no master sends it). dnsd
 	// attaches the eBPF upstream filter when it was given one, else the
 	// classic one unless the mode is "off" or "".
-	SocketFilter  string `protobuf:"bytes,110,opt,name=socket_filter,json=socketFilter,proto3" json:"socket_filter,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SocketFilter string `protobuf:"bytes,110,opt,name=socket_filter,json=socketFilter,proto3" json:"socket_filter,omitempty"`
+	// no-0x20-encode: upstream queries keep the client's spelling and
+	// replies are matched without regard to case.
+	NoCaseRandomization bool `protobuf:"varint,111,opt,name=no_case_randomization,json=noCaseRandomization,proto3" json:"no_case_randomization,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *DNSConfig) Reset() {
@@ -1709,6 +1910,13 @@ func (x *DNSConfig) GetSocketFilter() string {
 		return x.SocketFilter
 	}
 	return ""
+}
+
+func (x *DNSConfig) GetNoCaseRandomization() bool {
+	if x != nil {
+		return x.NoCaseRandomization
+	}
+	return false
 }
 
 // TableBegin / TableItem* / TableEnd stream a table that may not fit one
@@ -3060,7 +3268,9 @@ func (x *SocketsChanged) GetRemoved() []string {
 // dhcpd parses again with config.ParseText, which opens no file; and the
 // text of the files the master read for it. The master sends one before
 // dhcpd's Ready and again after SIGHUP re-reads the files; dhcpd answers
-// the first with Ready and the later ones with nothing.
+// the first with Ready and the later ones with nothing. The master
+// streams it (DHCPConfigBegin, DHCPConfigChunk..., DHCPConfigEnd): a lone
+// DHCPConfig is never sent, and the message is the assembled form.
 type DHCPConfig struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Options string                 `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
@@ -3284,9 +3494,14 @@ func (x *LeaseRecord) GetExpires() int64 {
 // id once they are fsynced (ok) or refused or failed (not ok). An ACK
 // waits for it.
 type LeaseCommit struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Records       []*LeaseRecord         `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Records []*LeaseRecord         `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	// txn is the DHCP transaction that made (or re-requested) the lease
+	// at txn.addr, one of the records: what dnsmasq hands its dhcp-script
+	// beyond the lease ("add", and "old" when a client asks anew for the
+	// lease it holds). Unset for commits no client request made.
+	Txn           *LeaseTxn `protobuf:"bytes,120,opt,name=txn,proto3" json:"txn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3335,6 +3550,173 @@ func (x *LeaseCommit) GetRecords() []*LeaseRecord {
 	return nil
 }
 
+func (x *LeaseCommit) GetTxn() *LeaseTxn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
+// LeaseTxn is what a DHCP request carried that the lease record does not
+// hold, as dnsmasq passes it to the dhcp-script. The client's strings are
+// bytes (a client need not send UTF-8), each cut at its first NUL as
+// dnsmasq cuts them; none holds a NUL.
+type LeaseTxn struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Addr             []byte                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`                                                 // the lease's address, 4 bytes
+	Interface        string                 `protobuf:"bytes,2,opt,name=interface,proto3" json:"interface,omitempty"`                                       // DNSMASQ_INTERFACE: where the request arrived
+	Tags             [][]byte               `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty"`                                                 // DNSMASQ_TAGS, in dnsmasq's order
+	SuppliedHostname []byte                 `protobuf:"bytes,4,opt,name=supplied_hostname,json=suppliedHostname,proto3" json:"supplied_hostname,omitempty"` // DNSMASQ_SUPPLIED_HOSTNAME (option 12)
+	VendorClass      []byte                 `protobuf:"bytes,5,opt,name=vendor_class,json=vendorClass,proto3" json:"vendor_class,omitempty"`                // DNSMASQ_VENDOR_CLASS (option 60)
+	UserClasses      [][]byte               `protobuf:"bytes,6,rep,name=user_classes,json=userClasses,proto3" json:"user_classes,omitempty"`                // DNSMASQ_USER_CLASS0..n (option 77)
+	RequestedOptions []byte                 `protobuf:"bytes,7,opt,name=requested_options,json=requestedOptions,proto3" json:"requested_options,omitempty"` // DNSMASQ_REQUESTED_OPTIONS: option 55 as sent
+	RelayAddress     []byte                 `protobuf:"bytes,8,opt,name=relay_address,json=relayAddress,proto3" json:"relay_address,omitempty"`             // DNSMASQ_RELAY_ADDRESS: giaddr, 4 bytes or none
+	CircuitId        []byte                 `protobuf:"bytes,9,opt,name=circuit_id,json=circuitId,proto3" json:"circuit_id,omitempty"`                      // DNSMASQ_CIRCUIT_ID (option 82.1)
+	SubscriberId     []byte                 `protobuf:"bytes,10,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`            // DNSMASQ_SUBSCRIBER_ID (option 82.6)
+	RemoteId         []byte                 `protobuf:"bytes,11,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`                        // DNSMASQ_REMOTE_ID (option 82.2)
+	MudUrl           []byte                 `protobuf:"bytes,12,opt,name=mud_url,json=mudUrl,proto3" json:"mud_url,omitempty"`                              // DNSMASQ_MUD_URL (option 161)
+	CpewanOui        []byte                 `protobuf:"bytes,13,opt,name=cpewan_oui,json=cpewanOui,proto3" json:"cpewan_oui,omitempty"`                     // DNSMASQ_CPEWAN_OUI (option 125, 3561.1)
+	CpewanSerial     []byte                 `protobuf:"bytes,14,opt,name=cpewan_serial,json=cpewanSerial,proto3" json:"cpewan_serial,omitempty"`            // DNSMASQ_CPEWAN_SERIAL (3561.2)
+	CpewanClass      []byte                 `protobuf:"bytes,15,opt,name=cpewan_class,json=cpewanClass,proto3" json:"cpewan_class,omitempty"`               // DNSMASQ_CPEWAN_CLASS (3561.3)
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *LeaseTxn) Reset() {
+	*x = LeaseTxn{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseTxn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseTxn) ProtoMessage() {}
+
+func (x *LeaseTxn) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseTxn.ProtoReflect.Descriptor instead.
+func (*LeaseTxn) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LeaseTxn) GetAddr() []byte {
+	if x != nil {
+		return x.Addr
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *LeaseTxn) GetTags() [][]byte {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetSuppliedHostname() []byte {
+	if x != nil {
+		return x.SuppliedHostname
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetVendorClass() []byte {
+	if x != nil {
+		return x.VendorClass
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetUserClasses() [][]byte {
+	if x != nil {
+		return x.UserClasses
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetRequestedOptions() []byte {
+	if x != nil {
+		return x.RequestedOptions
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetRelayAddress() []byte {
+	if x != nil {
+		return x.RelayAddress
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetCircuitId() []byte {
+	if x != nil {
+		return x.CircuitId
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetSubscriberId() []byte {
+	if x != nil {
+		return x.SubscriberId
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetRemoteId() []byte {
+	if x != nil {
+		return x.RemoteId
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetMudUrl() []byte {
+	if x != nil {
+		return x.MudUrl
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetCpewanOui() []byte {
+	if x != nil {
+		return x.CpewanOui
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetCpewanSerial() []byte {
+	if x != nil {
+		return x.CpewanSerial
+	}
+	return nil
+}
+
+func (x *LeaseTxn) GetCpewanClass() []byte {
+	if x != nil {
+		return x.CpewanClass
+	}
+	return nil
+}
+
 // LeaseCommitted (master -> dhcpd) answers a LeaseCommit.
 type LeaseCommitted struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3346,7 +3728,7 @@ type LeaseCommitted struct {
 
 func (x *LeaseCommitted) Reset() {
 	*x = LeaseCommitted{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3740,7 @@ func (x *LeaseCommitted) String() string {
 func (*LeaseCommitted) ProtoMessage() {}
 
 func (x *LeaseCommitted) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[32]
+	mi := &file_ipc_proto_moat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3753,7 @@ func (x *LeaseCommitted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseCommitted.ProtoReflect.Descriptor instead.
 func (*LeaseCommitted) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{32}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LeaseCommitted) GetId() uint64 {
@@ -3402,7 +3784,7 @@ type DHCPInterface struct {
 
 func (x *DHCPInterface) Reset() {
 	*x = DHCPInterface{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	mi := &file_ipc_proto_moat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3414,7 +3796,7 @@ func (x *DHCPInterface) String() string {
 func (*DHCPInterface) ProtoMessage() {}
 
 func (x *DHCPInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[33]
+	mi := &file_ipc_proto_moat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3427,7 +3809,7 @@ func (x *DHCPInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPInterface.ProtoReflect.Descriptor instead.
 func (*DHCPInterface) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{33}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DHCPInterface) GetName() string {
@@ -3464,7 +3846,7 @@ type DHCPState struct {
 
 func (x *DHCPState) Reset() {
 	*x = DHCPState{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[34]
+	mi := &file_ipc_proto_moat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +3858,7 @@ func (x *DHCPState) String() string {
 func (*DHCPState) ProtoMessage() {}
 
 func (x *DHCPState) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[34]
+	mi := &file_ipc_proto_moat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +3871,7 @@ func (x *DHCPState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPState.ProtoReflect.Descriptor instead.
 func (*DHCPState) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{34}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DHCPState) GetInterfaces() []*DHCPInterface {
@@ -3518,7 +3900,7 @@ type DHCPLeaseChunk struct {
 
 func (x *DHCPLeaseChunk) Reset() {
 	*x = DHCPLeaseChunk{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[35]
+	mi := &file_ipc_proto_moat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +3912,7 @@ func (x *DHCPLeaseChunk) String() string {
 func (*DHCPLeaseChunk) ProtoMessage() {}
 
 func (x *DHCPLeaseChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[35]
+	mi := &file_ipc_proto_moat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +3925,7 @@ func (x *DHCPLeaseChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPLeaseChunk.ProtoReflect.Descriptor instead.
 func (*DHCPLeaseChunk) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{35}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DHCPLeaseChunk) GetLeases() []*LeaseRecord {
@@ -3564,7 +3946,7 @@ type DHCPStateEnd struct {
 
 func (x *DHCPStateEnd) Reset() {
 	*x = DHCPStateEnd{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[36]
+	mi := &file_ipc_proto_moat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3958,7 @@ func (x *DHCPStateEnd) String() string {
 func (*DHCPStateEnd) ProtoMessage() {}
 
 func (x *DHCPStateEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[36]
+	mi := &file_ipc_proto_moat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3971,7 @@ func (x *DHCPStateEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPStateEnd.ProtoReflect.Descriptor instead.
 func (*DHCPStateEnd) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{36}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DHCPStateEnd) GetLeases() uint64 {
@@ -3611,7 +3993,7 @@ type DHCPInterfaces struct {
 
 func (x *DHCPInterfaces) Reset() {
 	*x = DHCPInterfaces{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[37]
+	mi := &file_ipc_proto_moat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3623,7 +4005,7 @@ func (x *DHCPInterfaces) String() string {
 func (*DHCPInterfaces) ProtoMessage() {}
 
 func (x *DHCPInterfaces) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[37]
+	mi := &file_ipc_proto_moat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3636,7 +4018,7 @@ func (x *DHCPInterfaces) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DHCPInterfaces.ProtoReflect.Descriptor instead.
 func (*DHCPInterfaces) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{37}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DHCPInterfaces) GetInterfaces() []*DHCPInterface {
@@ -3680,13 +4062,18 @@ type ScriptEvent struct {
 	UserClasses      []string `protobuf:"bytes,17,rep,name=user_classes,json=userClasses,proto3" json:"user_classes,omitempty"`                        // DNSMASQ_USER_CLASS0..n
 	RelayAddress     []byte   `protobuf:"bytes,18,opt,name=relay_address,json=relayAddress,proto3" json:"relay_address,omitempty"`                     // DNSMASQ_RELAY_ADDRESS; 4 bytes or empty
 	RequestedOptions []uint32 `protobuf:"varint,19,rep,packed,name=requested_options,json=requestedOptions,proto3" json:"requested_options,omitempty"` // DNSMASQ_REQUESTED_OPTIONS
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// txn is the transaction that made this call (the master leaves
+	// fields 14 to 19 unset: a proto3 string must be UTF-8, a client's
+	// strings need not be). Set on "add", and on "old" for a client that
+	// asked anew for its lease; data_missing is then false.
+	Txn           *LeaseTxn `protobuf:"bytes,120,opt,name=txn,proto3" json:"txn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScriptEvent) Reset() {
 	*x = ScriptEvent{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[38]
+	mi := &file_ipc_proto_moat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3698,7 +4085,7 @@ func (x *ScriptEvent) String() string {
 func (*ScriptEvent) ProtoMessage() {}
 
 func (x *ScriptEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[38]
+	mi := &file_ipc_proto_moat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3711,7 +4098,7 @@ func (x *ScriptEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptEvent.ProtoReflect.Descriptor instead.
 func (*ScriptEvent) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{38}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ScriptEvent) GetSeq() uint64 {
@@ -3847,6 +4234,13 @@ func (x *ScriptEvent) GetRequestedOptions() []uint32 {
 	return nil
 }
 
+func (x *ScriptEvent) GetTxn() *LeaseTxn {
+	if x != nil {
+		return x.Txn
+	}
+	return nil
+}
+
 // ScriptDone reports one finished ScriptEvent (helper -> master).
 type ScriptDone struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3861,7 +4255,7 @@ type ScriptDone struct {
 
 func (x *ScriptDone) Reset() {
 	*x = ScriptDone{}
-	mi := &file_ipc_proto_moat_proto_msgTypes[39]
+	mi := &file_ipc_proto_moat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +4267,7 @@ func (x *ScriptDone) String() string {
 func (*ScriptDone) ProtoMessage() {}
 
 func (x *ScriptDone) ProtoReflect() protoreflect.Message {
-	mi := &file_ipc_proto_moat_proto_msgTypes[39]
+	mi := &file_ipc_proto_moat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +4280,7 @@ func (x *ScriptDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScriptDone.ProtoReflect.Descriptor instead.
 func (*ScriptDone) Descriptor() ([]byte, []int) {
-	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{39}
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ScriptDone) GetSeq() uint64 {
@@ -3910,11 +4304,973 @@ func (x *ScriptDone) GetError() string {
 	return ""
 }
 
+// CacheDumpRequest (master to dnsd, for moatctl dump) asks for the cache's
+// records as CacheDumpChunks with the same id.
+type CacheDumpRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheDumpRequest) Reset() {
+	*x = CacheDumpRequest{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheDumpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheDumpRequest) ProtoMessage() {}
+
+func (x *CacheDumpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheDumpRequest.ProtoReflect.Descriptor instead.
+func (*CacheDumpRequest) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CacheDumpRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// CacheDumpChunk is part of a cache dump, all taken from one snapshot of
+// the cache; every chunk but the last has more set.
+type CacheDumpChunk struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Entries []*CacheDumpEntry      `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	More    bool                   `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
+	// The dump stopped at its bound; records were left out.
+	Truncated bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// When the snapshot was taken (Unix seconds), for the TTLs left.
+	Now           int64 `protobuf:"varint,5,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CacheDumpChunk) Reset() {
+	*x = CacheDumpChunk{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CacheDumpChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CacheDumpChunk) ProtoMessage() {}
+
+func (x *CacheDumpChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CacheDumpChunk.ProtoReflect.Descriptor instead.
+func (*CacheDumpChunk) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CacheDumpChunk) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CacheDumpChunk) GetEntries() []*CacheDumpEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *CacheDumpChunk) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *CacheDumpChunk) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *CacheDumpChunk) GetNow() int64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+// MetricsRequest (master to dnsd or dhcpd, when /metrics is read) asks
+// for the worker's counters: DNSMetrics or DHCPMetrics with the same id.
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *MetricsRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+// DNSMetrics are dnsd's counters since it started.
+type DNSMetrics struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Queries uint64                 `protobuf:"varint,2,opt,name=queries,proto3" json:"queries,omitempty"`
+	// Answered without upstream: from the cache, hosts and local data
+	// (address=, local=, host-record, leases), query filters, CHAOS names.
+	AnsweredCache    uint64 `protobuf:"varint,3,opt,name=answered_cache,json=answeredCache,proto3" json:"answered_cache,omitempty"`
+	AnsweredLocal    uint64 `protobuf:"varint,4,opt,name=answered_local,json=answeredLocal,proto3" json:"answered_local,omitempty"`
+	AnsweredFiltered uint64 `protobuf:"varint,5,opt,name=answered_filtered,json=answeredFiltered,proto3" json:"answered_filtered,omitempty"`
+	AnsweredChaos    uint64 `protobuf:"varint,6,opt,name=answered_chaos,json=answeredChaos,proto3" json:"answered_chaos,omitempty"`
+	Forwarded        uint64 `protobuf:"varint,7,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	// REFUSED for want of a server; SERVFAIL after every server failed.
+	Refused        uint64 `protobuf:"varint,8,opt,name=refused,proto3" json:"refused,omitempty"`
+	Servfail       uint64 `protobuf:"varint,9,opt,name=servfail,proto3" json:"servfail,omitempty"`
+	Malformed      uint64 `protobuf:"varint,10,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	NotImplemented uint64 `protobuf:"varint,11,opt,name=not_implemented,json=notImplemented,proto3" json:"not_implemented,omitempty"`
+	Disallowed     uint64 `protobuf:"varint,12,opt,name=disallowed,proto3" json:"disallowed,omitempty"`
+	// Over dns-forward-max, or over one client's share of it.
+	ForwardDropped   uint64             `protobuf:"varint,13,opt,name=forward_dropped,json=forwardDropped,proto3" json:"forward_dropped,omitempty"`
+	ClientLimited    uint64             `protobuf:"varint,14,opt,name=client_limited,json=clientLimited,proto3" json:"client_limited,omitempty"`
+	CacheHits        uint64             `protobuf:"varint,15,opt,name=cache_hits,json=cacheHits,proto3" json:"cache_hits,omitempty"`
+	CacheMisses      uint64             `protobuf:"varint,16,opt,name=cache_misses,json=cacheMisses,proto3" json:"cache_misses,omitempty"`
+	CacheInserts     uint64             `protobuf:"varint,17,opt,name=cache_inserts,json=cacheInserts,proto3" json:"cache_inserts,omitempty"`
+	CacheEvictions   uint64             `protobuf:"varint,18,opt,name=cache_evictions,json=cacheEvictions,proto3" json:"cache_evictions,omitempty"`
+	CacheExpired     uint64             `protobuf:"varint,19,opt,name=cache_expired,json=cacheExpired,proto3" json:"cache_expired,omitempty"`
+	CacheStaleHits   uint64             `protobuf:"varint,20,opt,name=cache_stale_hits,json=cacheStaleHits,proto3" json:"cache_stale_hits,omitempty"`
+	CacheSize        uint64             `protobuf:"varint,21,opt,name=cache_size,json=cacheSize,proto3" json:"cache_size,omitempty"`
+	CacheEntries     uint64             `protobuf:"varint,22,opt,name=cache_entries,json=cacheEntries,proto3" json:"cache_entries,omitempty"`
+	UpstreamErrors   uint64             `protobuf:"varint,23,opt,name=upstream_errors,json=upstreamErrors,proto3" json:"upstream_errors,omitempty"`
+	UpstreamMismatch uint64             `protobuf:"varint,24,opt,name=upstream_mismatch,json=upstreamMismatch,proto3" json:"upstream_mismatch,omitempty"`
+	UpstreamBad      uint64             `protobuf:"varint,25,opt,name=upstream_bad,json=upstreamBad,proto3" json:"upstream_bad,omitempty"`
+	TcpRejected      uint64             `protobuf:"varint,26,opt,name=tcp_rejected,json=tcpRejected,proto3" json:"tcp_rejected,omitempty"`
+	WriteErrors      uint64             `protobuf:"varint,27,opt,name=write_errors,json=writeErrors,proto3" json:"write_errors,omitempty"`
+	RebindBlocked    uint64             `protobuf:"varint,28,opt,name=rebind_blocked,json=rebindBlocked,proto3" json:"rebind_blocked,omitempty"`
+	BogusNxdomain    uint64             `protobuf:"varint,29,opt,name=bogus_nxdomain,json=bogusNxdomain,proto3" json:"bogus_nxdomain,omitempty"`
+	NonLocalDropped  uint64             `protobuf:"varint,30,opt,name=non_local_dropped,json=nonLocalDropped,proto3" json:"non_local_dropped,omitempty"`
+	Servers          []*UpstreamMetrics `protobuf:"bytes,31,rep,name=servers,proto3" json:"servers,omitempty"`
+	ServersOmitted   uint32             `protobuf:"varint,32,opt,name=servers_omitted,json=serversOmitted,proto3" json:"servers_omitted,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *DNSMetrics) Reset() {
+	*x = DNSMetrics{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DNSMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DNSMetrics) ProtoMessage() {}
+
+func (x *DNSMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DNSMetrics.ProtoReflect.Descriptor instead.
+func (*DNSMetrics) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *DNSMetrics) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetQueries() uint64 {
+	if x != nil {
+		return x.Queries
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetAnsweredCache() uint64 {
+	if x != nil {
+		return x.AnsweredCache
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetAnsweredLocal() uint64 {
+	if x != nil {
+		return x.AnsweredLocal
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetAnsweredFiltered() uint64 {
+	if x != nil {
+		return x.AnsweredFiltered
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetAnsweredChaos() uint64 {
+	if x != nil {
+		return x.AnsweredChaos
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetForwarded() uint64 {
+	if x != nil {
+		return x.Forwarded
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetRefused() uint64 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetServfail() uint64 {
+	if x != nil {
+		return x.Servfail
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetNotImplemented() uint64 {
+	if x != nil {
+		return x.NotImplemented
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetDisallowed() uint64 {
+	if x != nil {
+		return x.Disallowed
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetForwardDropped() uint64 {
+	if x != nil {
+		return x.ForwardDropped
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetClientLimited() uint64 {
+	if x != nil {
+		return x.ClientLimited
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheHits() uint64 {
+	if x != nil {
+		return x.CacheHits
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheMisses() uint64 {
+	if x != nil {
+		return x.CacheMisses
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheInserts() uint64 {
+	if x != nil {
+		return x.CacheInserts
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheEvictions() uint64 {
+	if x != nil {
+		return x.CacheEvictions
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheExpired() uint64 {
+	if x != nil {
+		return x.CacheExpired
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheStaleHits() uint64 {
+	if x != nil {
+		return x.CacheStaleHits
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheSize() uint64 {
+	if x != nil {
+		return x.CacheSize
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetCacheEntries() uint64 {
+	if x != nil {
+		return x.CacheEntries
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetUpstreamErrors() uint64 {
+	if x != nil {
+		return x.UpstreamErrors
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetUpstreamMismatch() uint64 {
+	if x != nil {
+		return x.UpstreamMismatch
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetUpstreamBad() uint64 {
+	if x != nil {
+		return x.UpstreamBad
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetTcpRejected() uint64 {
+	if x != nil {
+		return x.TcpRejected
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetWriteErrors() uint64 {
+	if x != nil {
+		return x.WriteErrors
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetRebindBlocked() uint64 {
+	if x != nil {
+		return x.RebindBlocked
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetBogusNxdomain() uint64 {
+	if x != nil {
+		return x.BogusNxdomain
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetNonLocalDropped() uint64 {
+	if x != nil {
+		return x.NonLocalDropped
+	}
+	return 0
+}
+
+func (x *DNSMetrics) GetServers() []*UpstreamMetrics {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *DNSMetrics) GetServersOmitted() uint32 {
+	if x != nil {
+		return x.ServersOmitted
+	}
+	return 0
+}
+
+// UpstreamMetrics is one upstream server's counters and its answer
+// latency histogram (the buckets of ipc.UpstreamLatencyBoundsMs, each
+// counting the answers at most that slow and slower than the bucket
+// before; one more bucket for the rest).
+type UpstreamMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "ip:port"
+	Address        string   `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	Sent           uint64   `protobuf:"varint,2,opt,name=sent,proto3" json:"sent,omitempty"`
+	Retried        uint64   `protobuf:"varint,3,opt,name=retried,proto3" json:"retried,omitempty"`
+	Failed         uint64   `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	Answered       uint64   `protobuf:"varint,5,opt,name=answered,proto3" json:"answered,omitempty"`
+	Nxdomain       uint64   `protobuf:"varint,6,opt,name=nxdomain,proto3" json:"nxdomain,omitempty"`
+	LatencyBuckets []uint64 `protobuf:"varint,7,rep,packed,name=latency_buckets,json=latencyBuckets,proto3" json:"latency_buckets,omitempty"`
+	LatencySumUs   uint64   `protobuf:"varint,8,opt,name=latency_sum_us,json=latencySumUs,proto3" json:"latency_sum_us,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpstreamMetrics) Reset() {
+	*x = UpstreamMetrics{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpstreamMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpstreamMetrics) ProtoMessage() {}
+
+func (x *UpstreamMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpstreamMetrics.ProtoReflect.Descriptor instead.
+func (*UpstreamMetrics) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UpstreamMetrics) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *UpstreamMetrics) GetSent() uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+func (x *UpstreamMetrics) GetRetried() uint64 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
+func (x *UpstreamMetrics) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *UpstreamMetrics) GetAnswered() uint64 {
+	if x != nil {
+		return x.Answered
+	}
+	return 0
+}
+
+func (x *UpstreamMetrics) GetNxdomain() uint64 {
+	if x != nil {
+		return x.Nxdomain
+	}
+	return 0
+}
+
+func (x *UpstreamMetrics) GetLatencyBuckets() []uint64 {
+	if x != nil {
+		return x.LatencyBuckets
+	}
+	return nil
+}
+
+func (x *UpstreamMetrics) GetLatencySumUs() uint64 {
+	if x != nil {
+		return x.LatencySumUs
+	}
+	return 0
+}
+
+// DHCPMetrics are dhcpd's counters since it started. received and sent
+// are indexed by DHCP message type (option 53; index 0: without one).
+type DHCPMetrics struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Received      []uint64               `protobuf:"varint,2,rep,packed,name=received,proto3" json:"received,omitempty"`
+	Sent          []uint64               `protobuf:"varint,3,rep,packed,name=sent,proto3" json:"sent,omitempty"`
+	Malformed     uint64                 `protobuf:"varint,4,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	Overload      uint64                 `protobuf:"varint,5,opt,name=overload,proto3" json:"overload,omitempty"`
+	SendFailed    uint64                 `protobuf:"varint,6,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPMetrics) Reset() {
+	*x = DHCPMetrics{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPMetrics) ProtoMessage() {}
+
+func (x *DHCPMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPMetrics.ProtoReflect.Descriptor instead.
+func (*DHCPMetrics) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *DHCPMetrics) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DHCPMetrics) GetReceived() []uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return nil
+}
+
+func (x *DHCPMetrics) GetSent() []uint64 {
+	if x != nil {
+		return x.Sent
+	}
+	return nil
+}
+
+func (x *DHCPMetrics) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *DHCPMetrics) GetOverload() uint64 {
+	if x != nil {
+		return x.Overload
+	}
+	return 0
+}
+
+func (x *DHCPMetrics) GetSendFailed() uint64 {
+	if x != nil {
+		return x.SendFailed
+	}
+	return 0
+}
+
+// DHCPConfigBegin (master -> dhcpd) opens a streamed DHCPConfig: the
+// configuration text and the files' texts can be far larger than one
+// message (a dhcp-hostsfile of 100,000 hosts), so they travel as this
+// begin, DHCPConfigChunk messages and a DHCPConfigEnd. dhcpd assembles
+// them (ipc.DHCPConfigAssembler) and swaps the new configuration in only
+// on the end, whole.
+type DHCPConfigBegin struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DHCPConfig.generation of the configuration that follows; never 0.
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The dhcp-hostsfile files' names, in configuration order; chunk
+	// file indexes point into this list.
+	HostsFileNames []string `protobuf:"bytes,2,rep,name=hosts_file_names,json=hostsFileNames,proto3" json:"hosts_file_names,omitempty"`
+	// /etc/ethers' name when read-ethers is set; "" when not.
+	EthersName string `protobuf:"bytes,3,opt,name=ethers_name,json=ethersName,proto3" json:"ethers_name,omitempty"`
+	// How many chunks and how many text bytes (all parts) follow.
+	Chunks        uint32 `protobuf:"varint,4,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Bytes         uint64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPConfigBegin) Reset() {
+	*x = DHCPConfigBegin{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPConfigBegin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPConfigBegin) ProtoMessage() {}
+
+func (x *DHCPConfigBegin) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPConfigBegin.ProtoReflect.Descriptor instead.
+func (*DHCPConfigBegin) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *DHCPConfigBegin) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DHCPConfigBegin) GetHostsFileNames() []string {
+	if x != nil {
+		return x.HostsFileNames
+	}
+	return nil
+}
+
+func (x *DHCPConfigBegin) GetEthersName() string {
+	if x != nil {
+		return x.EthersName
+	}
+	return ""
+}
+
+func (x *DHCPConfigBegin) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *DHCPConfigBegin) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+// DHCPConfigChunk is the next piece of one text of a streamed DHCPConfig.
+// Chunks come in order (seq 0, 1, 2...) and by part: the options text,
+// then each hosts file in turn, then /etc/ethers. An empty text has no
+// chunk. data may end inside a UTF-8 sequence; the assembled text must
+// be valid UTF-8.
+type DHCPConfigChunk struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Generation uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Seq        uint32                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Part       DHCPConfigChunk_Part   `protobuf:"varint,3,opt,name=part,proto3,enum=moat.ipc.v1.DHCPConfigChunk_Part" json:"part,omitempty"`
+	// PART_HOSTS_FILE: the index into DHCPConfigBegin.hosts_file_names.
+	File          uint32 `protobuf:"varint,4,opt,name=file,proto3" json:"file,omitempty"`
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPConfigChunk) Reset() {
+	*x = DHCPConfigChunk{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPConfigChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPConfigChunk) ProtoMessage() {}
+
+func (x *DHCPConfigChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPConfigChunk.ProtoReflect.Descriptor instead.
+func (*DHCPConfigChunk) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DHCPConfigChunk) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DHCPConfigChunk) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *DHCPConfigChunk) GetPart() DHCPConfigChunk_Part {
+	if x != nil {
+		return x.Part
+	}
+	return DHCPConfigChunk_PART_UNSPECIFIED
+}
+
+func (x *DHCPConfigChunk) GetFile() uint32 {
+	if x != nil {
+		return x.File
+	}
+	return 0
+}
+
+func (x *DHCPConfigChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// DHCPConfigEnd closes a streamed DHCPConfig: it repeats the counts of
+// its begin, which dhcpd checks against what arrived.
+type DHCPConfigEnd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,2,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPConfigEnd) Reset() {
+	*x = DHCPConfigEnd{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPConfigEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPConfigEnd) ProtoMessage() {}
+
+func (x *DHCPConfigEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPConfigEnd.ProtoReflect.Descriptor instead.
+func (*DHCPConfigEnd) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DHCPConfigEnd) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *DHCPConfigEnd) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+func (x *DHCPConfigEnd) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+// DHCPSocketsChanged (master -> dhcpd) hands dhcpd the sockets of DHCP
+// interfaces that appeared (a bridge or veth created after start, an
+// address in a dhcp-range added to an interface) and names the
+// interfaces whose sockets dhcpd is to close (deleted). At start it
+// carries every interface's sockets, before the DHCPState. One
+// descriptor travels per added socket, in order.
+type DHCPSocketsChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// KIND_DHCP_UDP (one per interface) and KIND_DHCP_PACKET sockets, each
+	// naming an interface of interfaces.
+	Added []*Socket `protobuf:"bytes,1,rep,name=added,proto3" json:"added,omitempty"`
+	// The interfaces of the added sockets, as DHCPInterfaces describes them.
+	Interfaces []*DHCPInterface `protobuf:"bytes,2,rep,name=interfaces,proto3" json:"interfaces,omitempty"`
+	// Names of interfaces whose sockets are to be closed; applied before
+	// added (an interface re-created under the same name has a new index).
+	Removed       []string `protobuf:"bytes,3,rep,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DHCPSocketsChanged) Reset() {
+	*x = DHCPSocketsChanged{}
+	mi := &file_ipc_proto_moat_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DHCPSocketsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DHCPSocketsChanged) ProtoMessage() {}
+
+func (x *DHCPSocketsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_ipc_proto_moat_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DHCPSocketsChanged.ProtoReflect.Descriptor instead.
+func (*DHCPSocketsChanged) Descriptor() ([]byte, []int) {
+	return file_ipc_proto_moat_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DHCPSocketsChanged) GetAdded() []*Socket {
+	if x != nil {
+		return x.Added
+	}
+	return nil
+}
+
+func (x *DHCPSocketsChanged) GetInterfaces() []*DHCPInterface {
+	if x != nil {
+		return x.Interfaces
+	}
+	return nil
+}
+
+func (x *DHCPSocketsChanged) GetRemoved() []string {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
 var File_ipc_proto_moat_proto protoreflect.FileDescriptor
 
 const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\n" +
-	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\x90\f\n" +
+	"\x14ipc/proto/moat.proto\x12\vmoat.ipc.v1\"\x9f\x11\n" +
 	"\bEnvelope\x12*\n" +
 	"\x05hello\x18\x01 \x01(\v2\x12.moat.ipc.v1.HelloH\x00R\x05hello\x12*\n" +
 	"\x05ready\x18\x02 \x01(\v2\x12.moat.ipc.v1.ReadyH\x00R\x05ready\x127\n" +
@@ -3945,10 +5301,20 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"dhcp_state\x18I \x01(\v2\x16.moat.ipc.v1.DHCPStateH\x00R\tdhcpState\x12G\n" +
 	"\x10dhcp_lease_chunk\x18J \x01(\v2\x1b.moat.ipc.v1.DHCPLeaseChunkH\x00R\x0edhcpLeaseChunk\x12A\n" +
 	"\x0edhcp_state_end\x18K \x01(\v2\x19.moat.ipc.v1.DHCPStateEndH\x00R\fdhcpStateEnd\x12F\n" +
-	"\x0fdhcp_interfaces\x18L \x01(\v2\x1b.moat.ipc.v1.DHCPInterfacesH\x00R\x0edhcpInterfaces\x12=\n" +
+	"\x0fdhcp_interfaces\x18L \x01(\v2\x1b.moat.ipc.v1.DHCPInterfacesH\x00R\x0edhcpInterfaces\x12J\n" +
+	"\x11dhcp_config_begin\x18M \x01(\v2\x1c.moat.ipc.v1.DHCPConfigBeginH\x00R\x0fdhcpConfigBegin\x12J\n" +
+	"\x11dhcp_config_chunk\x18N \x01(\v2\x1c.moat.ipc.v1.DHCPConfigChunkH\x00R\x0fdhcpConfigChunk\x12D\n" +
+	"\x0fdhcp_config_end\x18O \x01(\v2\x1a.moat.ipc.v1.DHCPConfigEndH\x00R\rdhcpConfigEnd\x12T\n" +
+	"\x14dhcp_sockets_changed\x18\x8c\x01 \x01(\v2\x1f.moat.ipc.v1.DHCPSocketsChangedH\x00R\x12dhcpSocketsChanged\x12=\n" +
 	"\fscript_event\x18P \x01(\v2\x18.moat.ipc.v1.ScriptEventH\x00R\vscriptEvent\x12:\n" +
 	"\vscript_done\x18Q \x01(\v2\x17.moat.ipc.v1.ScriptDoneH\x00R\n" +
-	"scriptDoneB\x05\n" +
+	"scriptDone\x12M\n" +
+	"\x12cache_dump_request\x18x \x01(\v2\x1d.moat.ipc.v1.CacheDumpRequestH\x00R\x10cacheDumpRequest\x12G\n" +
+	"\x10cache_dump_chunk\x18y \x01(\v2\x1b.moat.ipc.v1.CacheDumpChunkH\x00R\x0ecacheDumpChunk\x12F\n" +
+	"\x0fmetrics_request\x18z \x01(\v2\x1b.moat.ipc.v1.MetricsRequestH\x00R\x0emetricsRequest\x12:\n" +
+	"\vdns_metrics\x18{ \x01(\v2\x17.moat.ipc.v1.DNSMetricsH\x00R\n" +
+	"dnsMetrics\x12=\n" +
+	"\fdhcp_metrics\x18| \x01(\v2\x18.moat.ipc.v1.DHCPMetricsH\x00R\vdhcpMetricsB\x05\n" +
 	"\x03msg\"G\n" +
 	"\x05Hello\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x12\n" +
@@ -3999,7 +5365,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"sourcePort\x12\x1c\n" +
 	"\tinterface\x18\f \x01(\tR\tinterface\x12!\n" +
 	"\fuse_standard\x18\r \x01(\bR\vuseStandard\x12\x14\n" +
-	"\x05local\x18\x0e \x01(\bR\x05local\"\xe4\x0e\n" +
+	"\x05local\x18\x0e \x01(\bR\x05local\"\x98\x0f\n" +
 	"\tDNSConfig\x123\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x15.moat.ipc.v1.UpstreamR\tupstreams\x12#\n" +
 	"\rlocal_domains\x18\x02 \x03(\tR\flocalDomains\x12\x1d\n" +
@@ -4062,7 +5428,8 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\bno_ident\x18` \x01(\bR\anoIdent\x12\x1b\n" +
 	"\tlog_extra\x18a \x01(\bR\blogExtra\x12\x18\n" +
 	"\aversion\x18b \x01(\tR\aversion\x12#\n" +
-	"\rsocket_filter\x18n \x01(\tR\fsocketFilterB\x12\n" +
+	"\rsocket_filter\x18n \x01(\tR\fsocketFilter\x122\n" +
+	"\x15no_case_randomization\x18o \x01(\bR\x13noCaseRandomizationB\x12\n" +
 	"\x10_dns_forward_maxB\r\n" +
 	"\v_query_portJ\x04\bR\x10S\"l\n" +
 	"\n" +
@@ -4195,10 +5562,30 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\ahw_addr\x18\x04 \x01(\fR\x06hwAddr\x12\x1b\n" +
 	"\tclient_id\x18\x05 \x01(\fR\bclientId\x12\x1a\n" +
 	"\bhostname\x18\x06 \x01(\tR\bhostname\x12\x18\n" +
-	"\aexpires\x18\a \x01(\x03R\aexpires\"Q\n" +
+	"\aexpires\x18\a \x01(\x03R\aexpires\"z\n" +
 	"\vLeaseCommit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x122\n" +
-	"\arecords\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\arecords\"0\n" +
+	"\arecords\x18\x02 \x03(\v2\x18.moat.ipc.v1.LeaseRecordR\arecords\x12'\n" +
+	"\x03txn\x18x \x01(\v2\x15.moat.ipc.v1.LeaseTxnR\x03txn\"\xf6\x03\n" +
+	"\bLeaseTxn\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\fR\x04addr\x12\x1c\n" +
+	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x12\n" +
+	"\x04tags\x18\x03 \x03(\fR\x04tags\x12+\n" +
+	"\x11supplied_hostname\x18\x04 \x01(\fR\x10suppliedHostname\x12!\n" +
+	"\fvendor_class\x18\x05 \x01(\fR\vvendorClass\x12!\n" +
+	"\fuser_classes\x18\x06 \x03(\fR\vuserClasses\x12+\n" +
+	"\x11requested_options\x18\a \x01(\fR\x10requestedOptions\x12#\n" +
+	"\rrelay_address\x18\b \x01(\fR\frelayAddress\x12\x1d\n" +
+	"\n" +
+	"circuit_id\x18\t \x01(\fR\tcircuitId\x12#\n" +
+	"\rsubscriber_id\x18\n" +
+	" \x01(\fR\fsubscriberId\x12\x1b\n" +
+	"\tremote_id\x18\v \x01(\fR\bremoteId\x12\x17\n" +
+	"\amud_url\x18\f \x01(\fR\x06mudUrl\x12\x1d\n" +
+	"\n" +
+	"cpewan_oui\x18\r \x01(\fR\tcpewanOui\x12#\n" +
+	"\rcpewan_serial\x18\x0e \x01(\fR\fcpewanSerial\x12!\n" +
+	"\fcpewan_class\x18\x0f \x01(\fR\vcpewanClass\"0\n" +
 	"\x0eLeaseCommitted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\"U\n" +
@@ -4218,7 +5605,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x0eDHCPInterfaces\x12:\n" +
 	"\n" +
 	"interfaces\x18\x01 \x03(\v2\x1a.moat.ipc.v1.DHCPInterfaceR\n" +
-	"interfaces\"\xcc\x04\n" +
+	"interfaces\"\xf5\x04\n" +
 	"\vScriptEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12\x12\n" +
@@ -4239,13 +5626,114 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\fvendor_class\x18\x10 \x01(\tR\vvendorClass\x12!\n" +
 	"\fuser_classes\x18\x11 \x03(\tR\vuserClasses\x12#\n" +
 	"\rrelay_address\x18\x12 \x01(\fR\frelayAddress\x12+\n" +
-	"\x11requested_options\x18\x13 \x03(\rR\x10requestedOptions\"U\n" +
+	"\x11requested_options\x18\x13 \x03(\rR\x10requestedOptions\x12'\n" +
+	"\x03txn\x18x \x01(\v2\x15.moat.ipc.v1.LeaseTxnR\x03txn\"U\n" +
 	"\n" +
 	"ScriptDone\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1f\n" +
 	"\vexit_status\x18\x02 \x01(\x05R\n" +
 	"exitStatus\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*\x8d\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\"\n" +
+	"\x10CacheDumpRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\x9b\x01\n" +
+	"\x0eCacheDumpChunk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x125\n" +
+	"\aentries\x18\x02 \x03(\v2\x1b.moat.ipc.v1.CacheDumpEntryR\aentries\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x12\x10\n" +
+	"\x03now\x18\x05 \x01(\x03R\x03now\" \n" +
+	"\x0eMetricsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa0\t\n" +
+	"\n" +
+	"DNSMetrics\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\aqueries\x18\x02 \x01(\x04R\aqueries\x12%\n" +
+	"\x0eanswered_cache\x18\x03 \x01(\x04R\ransweredCache\x12%\n" +
+	"\x0eanswered_local\x18\x04 \x01(\x04R\ransweredLocal\x12+\n" +
+	"\x11answered_filtered\x18\x05 \x01(\x04R\x10answeredFiltered\x12%\n" +
+	"\x0eanswered_chaos\x18\x06 \x01(\x04R\ransweredChaos\x12\x1c\n" +
+	"\tforwarded\x18\a \x01(\x04R\tforwarded\x12\x18\n" +
+	"\arefused\x18\b \x01(\x04R\arefused\x12\x1a\n" +
+	"\bservfail\x18\t \x01(\x04R\bservfail\x12\x1c\n" +
+	"\tmalformed\x18\n" +
+	" \x01(\x04R\tmalformed\x12'\n" +
+	"\x0fnot_implemented\x18\v \x01(\x04R\x0enotImplemented\x12\x1e\n" +
+	"\n" +
+	"disallowed\x18\f \x01(\x04R\n" +
+	"disallowed\x12'\n" +
+	"\x0fforward_dropped\x18\r \x01(\x04R\x0eforwardDropped\x12%\n" +
+	"\x0eclient_limited\x18\x0e \x01(\x04R\rclientLimited\x12\x1d\n" +
+	"\n" +
+	"cache_hits\x18\x0f \x01(\x04R\tcacheHits\x12!\n" +
+	"\fcache_misses\x18\x10 \x01(\x04R\vcacheMisses\x12#\n" +
+	"\rcache_inserts\x18\x11 \x01(\x04R\fcacheInserts\x12'\n" +
+	"\x0fcache_evictions\x18\x12 \x01(\x04R\x0ecacheEvictions\x12#\n" +
+	"\rcache_expired\x18\x13 \x01(\x04R\fcacheExpired\x12(\n" +
+	"\x10cache_stale_hits\x18\x14 \x01(\x04R\x0ecacheStaleHits\x12\x1d\n" +
+	"\n" +
+	"cache_size\x18\x15 \x01(\x04R\tcacheSize\x12#\n" +
+	"\rcache_entries\x18\x16 \x01(\x04R\fcacheEntries\x12'\n" +
+	"\x0fupstream_errors\x18\x17 \x01(\x04R\x0eupstreamErrors\x12+\n" +
+	"\x11upstream_mismatch\x18\x18 \x01(\x04R\x10upstreamMismatch\x12!\n" +
+	"\fupstream_bad\x18\x19 \x01(\x04R\vupstreamBad\x12!\n" +
+	"\ftcp_rejected\x18\x1a \x01(\x04R\vtcpRejected\x12!\n" +
+	"\fwrite_errors\x18\x1b \x01(\x04R\vwriteErrors\x12%\n" +
+	"\x0erebind_blocked\x18\x1c \x01(\x04R\rrebindBlocked\x12%\n" +
+	"\x0ebogus_nxdomain\x18\x1d \x01(\x04R\rbogusNxdomain\x12*\n" +
+	"\x11non_local_dropped\x18\x1e \x01(\x04R\x0fnonLocalDropped\x126\n" +
+	"\aservers\x18\x1f \x03(\v2\x1c.moat.ipc.v1.UpstreamMetricsR\aservers\x12'\n" +
+	"\x0fservers_omitted\x18  \x01(\rR\x0eserversOmitted\"\xf8\x01\n" +
+	"\x0fUpstreamMetrics\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04sent\x18\x02 \x01(\x04R\x04sent\x12\x18\n" +
+	"\aretried\x18\x03 \x01(\x04R\aretried\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x1a\n" +
+	"\banswered\x18\x05 \x01(\x04R\banswered\x12\x1a\n" +
+	"\bnxdomain\x18\x06 \x01(\x04R\bnxdomain\x12'\n" +
+	"\x0flatency_buckets\x18\a \x03(\x04R\x0elatencyBuckets\x12$\n" +
+	"\x0elatency_sum_us\x18\b \x01(\x04R\flatencySumUs\"\xa8\x01\n" +
+	"\vDHCPMetrics\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1a\n" +
+	"\breceived\x18\x02 \x03(\x04R\breceived\x12\x12\n" +
+	"\x04sent\x18\x03 \x03(\x04R\x04sent\x12\x1c\n" +
+	"\tmalformed\x18\x04 \x01(\x04R\tmalformed\x12\x1a\n" +
+	"\boverload\x18\x05 \x01(\x04R\boverload\x12\x1f\n" +
+	"\vsend_failed\x18\x06 \x01(\x04R\n" +
+	"sendFailed\"\xaa\x01\n" +
+	"\x0fDHCPConfigBegin\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12(\n" +
+	"\x10hosts_file_names\x18\x02 \x03(\tR\x0ehostsFileNames\x12\x1f\n" +
+	"\vethers_name\x18\x03 \x01(\tR\n" +
+	"ethersName\x12\x16\n" +
+	"\x06chunks\x18\x04 \x01(\rR\x06chunks\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\"\xf8\x01\n" +
+	"\x0fDHCPConfigChunk\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\rR\x03seq\x125\n" +
+	"\x04part\x18\x03 \x01(\x0e2!.moat.ipc.v1.DHCPConfigChunk.PartR\x04part\x12\x12\n" +
+	"\x04file\x18\x04 \x01(\rR\x04file\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\"T\n" +
+	"\x04Part\x12\x14\n" +
+	"\x10PART_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fPART_OPTIONS\x10\x01\x12\x13\n" +
+	"\x0fPART_HOSTS_FILE\x10\x02\x12\x0f\n" +
+	"\vPART_ETHERS\x10\x03\"]\n" +
+	"\rDHCPConfigEnd\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\x12\x16\n" +
+	"\x06chunks\x18\x02 \x01(\rR\x06chunks\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\"\x95\x01\n" +
+	"\x12DHCPSocketsChanged\x12)\n" +
+	"\x05added\x18\x01 \x03(\v2\x13.moat.ipc.v1.SocketR\x05added\x12:\n" +
+	"\n" +
+	"interfaces\x18\x02 \x03(\v2\x1a.moat.ipc.v1.DHCPInterfaceR\n" +
+	"interfaces\x12\x18\n" +
+	"\aremoved\x18\x03 \x03(\tR\aremoved*\x8d\x01\n" +
 	"\x05Table\x12\x15\n" +
 	"\x11TABLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vTABLE_HOSTS\x10\x01\x12\x13\n" +
@@ -4271,111 +5759,139 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 	return file_ipc_proto_moat_proto_rawDescData
 }
 
-var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_ipc_proto_moat_proto_goTypes = []any{
-	(Table)(0),             // 0: moat.ipc.v1.Table
-	(LocalService)(0),      // 1: moat.ipc.v1.LocalService
-	(Socket_Kind)(0),       // 2: moat.ipc.v1.Socket.Kind
-	(LocalHost_Kind)(0),    // 3: moat.ipc.v1.LocalHost.Kind
-	(*Envelope)(nil),       // 4: moat.ipc.v1.Envelope
-	(*Hello)(nil),          // 5: moat.ipc.v1.Hello
-	(*SandboxStatus)(nil),  // 6: moat.ipc.v1.SandboxStatus
-	(*Ready)(nil),          // 7: moat.ipc.v1.Ready
-	(*Socket)(nil),         // 8: moat.ipc.v1.Socket
-	(*SocketSet)(nil),      // 9: moat.ipc.v1.SocketSet
-	(*Upstream)(nil),       // 10: moat.ipc.v1.Upstream
-	(*DNSConfig)(nil),      // 11: moat.ipc.v1.DNSConfig
-	(*TableBegin)(nil),     // 12: moat.ipc.v1.TableBegin
-	(*HostEntry)(nil),      // 13: moat.ipc.v1.HostEntry
-	(*TableItem)(nil),      // 14: moat.ipc.v1.TableItem
-	(*LocalRecord)(nil),    // 15: moat.ipc.v1.LocalRecord
-	(*LocalHost)(nil),      // 16: moat.ipc.v1.LocalHost
-	(*AddressRule)(nil),    // 17: moat.ipc.v1.AddressRule
-	(*TableEnd)(nil),       // 18: moat.ipc.v1.TableEnd
-	(*Shutdown)(nil),       // 19: moat.ipc.v1.Shutdown
-	(*ProbeRequest)(nil),   // 20: moat.ipc.v1.ProbeRequest
-	(*ProbeResult)(nil),    // 21: moat.ipc.v1.ProbeResult
-	(*ProtocolError)(nil),  // 22: moat.ipc.v1.ProtocolError
-	(*ClientSubnet)(nil),   // 23: moat.ipc.v1.ClientSubnet
-	(*SubnetSource)(nil),   // 24: moat.ipc.v1.SubnetSource
-	(*StatsRequest)(nil),   // 25: moat.ipc.v1.StatsRequest
-	(*StatsReport)(nil),    // 26: moat.ipc.v1.StatsReport
-	(*CacheDumpEntry)(nil), // 27: moat.ipc.v1.CacheDumpEntry
-	(*ServerStats)(nil),    // 28: moat.ipc.v1.ServerStats
-	(*NetState)(nil),       // 29: moat.ipc.v1.NetState
-	(*Neighbour)(nil),      // 30: moat.ipc.v1.Neighbour
-	(*SocketsChanged)(nil), // 31: moat.ipc.v1.SocketsChanged
-	(*DHCPConfig)(nil),     // 32: moat.ipc.v1.DHCPConfig
-	(*NamedText)(nil),      // 33: moat.ipc.v1.NamedText
-	(*LeaseRecord)(nil),    // 34: moat.ipc.v1.LeaseRecord
-	(*LeaseCommit)(nil),    // 35: moat.ipc.v1.LeaseCommit
-	(*LeaseCommitted)(nil), // 36: moat.ipc.v1.LeaseCommitted
-	(*DHCPInterface)(nil),  // 37: moat.ipc.v1.DHCPInterface
-	(*DHCPState)(nil),      // 38: moat.ipc.v1.DHCPState
-	(*DHCPLeaseChunk)(nil), // 39: moat.ipc.v1.DHCPLeaseChunk
-	(*DHCPStateEnd)(nil),   // 40: moat.ipc.v1.DHCPStateEnd
-	(*DHCPInterfaces)(nil), // 41: moat.ipc.v1.DHCPInterfaces
-	(*ScriptEvent)(nil),    // 42: moat.ipc.v1.ScriptEvent
-	(*ScriptDone)(nil),     // 43: moat.ipc.v1.ScriptDone
+	(Table)(0),                 // 0: moat.ipc.v1.Table
+	(LocalService)(0),          // 1: moat.ipc.v1.LocalService
+	(Socket_Kind)(0),           // 2: moat.ipc.v1.Socket.Kind
+	(LocalHost_Kind)(0),        // 3: moat.ipc.v1.LocalHost.Kind
+	(DHCPConfigChunk_Part)(0),  // 4: moat.ipc.v1.DHCPConfigChunk.Part
+	(*Envelope)(nil),           // 5: moat.ipc.v1.Envelope
+	(*Hello)(nil),              // 6: moat.ipc.v1.Hello
+	(*SandboxStatus)(nil),      // 7: moat.ipc.v1.SandboxStatus
+	(*Ready)(nil),              // 8: moat.ipc.v1.Ready
+	(*Socket)(nil),             // 9: moat.ipc.v1.Socket
+	(*SocketSet)(nil),          // 10: moat.ipc.v1.SocketSet
+	(*Upstream)(nil),           // 11: moat.ipc.v1.Upstream
+	(*DNSConfig)(nil),          // 12: moat.ipc.v1.DNSConfig
+	(*TableBegin)(nil),         // 13: moat.ipc.v1.TableBegin
+	(*HostEntry)(nil),          // 14: moat.ipc.v1.HostEntry
+	(*TableItem)(nil),          // 15: moat.ipc.v1.TableItem
+	(*LocalRecord)(nil),        // 16: moat.ipc.v1.LocalRecord
+	(*LocalHost)(nil),          // 17: moat.ipc.v1.LocalHost
+	(*AddressRule)(nil),        // 18: moat.ipc.v1.AddressRule
+	(*TableEnd)(nil),           // 19: moat.ipc.v1.TableEnd
+	(*Shutdown)(nil),           // 20: moat.ipc.v1.Shutdown
+	(*ProbeRequest)(nil),       // 21: moat.ipc.v1.ProbeRequest
+	(*ProbeResult)(nil),        // 22: moat.ipc.v1.ProbeResult
+	(*ProtocolError)(nil),      // 23: moat.ipc.v1.ProtocolError
+	(*ClientSubnet)(nil),       // 24: moat.ipc.v1.ClientSubnet
+	(*SubnetSource)(nil),       // 25: moat.ipc.v1.SubnetSource
+	(*StatsRequest)(nil),       // 26: moat.ipc.v1.StatsRequest
+	(*StatsReport)(nil),        // 27: moat.ipc.v1.StatsReport
+	(*CacheDumpEntry)(nil),     // 28: moat.ipc.v1.CacheDumpEntry
+	(*ServerStats)(nil),        // 29: moat.ipc.v1.ServerStats
+	(*NetState)(nil),           // 30: moat.ipc.v1.NetState
+	(*Neighbour)(nil),          // 31: moat.ipc.v1.Neighbour
+	(*SocketsChanged)(nil),     // 32: moat.ipc.v1.SocketsChanged
+	(*DHCPConfig)(nil),         // 33: moat.ipc.v1.DHCPConfig
+	(*NamedText)(nil),          // 34: moat.ipc.v1.NamedText
+	(*LeaseRecord)(nil),        // 35: moat.ipc.v1.LeaseRecord
+	(*LeaseCommit)(nil),        // 36: moat.ipc.v1.LeaseCommit
+	(*LeaseTxn)(nil),           // 37: moat.ipc.v1.LeaseTxn
+	(*LeaseCommitted)(nil),     // 38: moat.ipc.v1.LeaseCommitted
+	(*DHCPInterface)(nil),      // 39: moat.ipc.v1.DHCPInterface
+	(*DHCPState)(nil),          // 40: moat.ipc.v1.DHCPState
+	(*DHCPLeaseChunk)(nil),     // 41: moat.ipc.v1.DHCPLeaseChunk
+	(*DHCPStateEnd)(nil),       // 42: moat.ipc.v1.DHCPStateEnd
+	(*DHCPInterfaces)(nil),     // 43: moat.ipc.v1.DHCPInterfaces
+	(*ScriptEvent)(nil),        // 44: moat.ipc.v1.ScriptEvent
+	(*ScriptDone)(nil),         // 45: moat.ipc.v1.ScriptDone
+	(*CacheDumpRequest)(nil),   // 46: moat.ipc.v1.CacheDumpRequest
+	(*CacheDumpChunk)(nil),     // 47: moat.ipc.v1.CacheDumpChunk
+	(*MetricsRequest)(nil),     // 48: moat.ipc.v1.MetricsRequest
+	(*DNSMetrics)(nil),         // 49: moat.ipc.v1.DNSMetrics
+	(*UpstreamMetrics)(nil),    // 50: moat.ipc.v1.UpstreamMetrics
+	(*DHCPMetrics)(nil),        // 51: moat.ipc.v1.DHCPMetrics
+	(*DHCPConfigBegin)(nil),    // 52: moat.ipc.v1.DHCPConfigBegin
+	(*DHCPConfigChunk)(nil),    // 53: moat.ipc.v1.DHCPConfigChunk
+	(*DHCPConfigEnd)(nil),      // 54: moat.ipc.v1.DHCPConfigEnd
+	(*DHCPSocketsChanged)(nil), // 55: moat.ipc.v1.DHCPSocketsChanged
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
-	5,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
-	7,  // 1: moat.ipc.v1.Envelope.ready:type_name -> moat.ipc.v1.Ready
-	9,  // 2: moat.ipc.v1.Envelope.socket_set:type_name -> moat.ipc.v1.SocketSet
-	11, // 3: moat.ipc.v1.Envelope.dns_config:type_name -> moat.ipc.v1.DNSConfig
-	12, // 4: moat.ipc.v1.Envelope.table_begin:type_name -> moat.ipc.v1.TableBegin
-	14, // 5: moat.ipc.v1.Envelope.table_item:type_name -> moat.ipc.v1.TableItem
-	18, // 6: moat.ipc.v1.Envelope.table_end:type_name -> moat.ipc.v1.TableEnd
-	19, // 7: moat.ipc.v1.Envelope.shutdown:type_name -> moat.ipc.v1.Shutdown
-	20, // 8: moat.ipc.v1.Envelope.probe_request:type_name -> moat.ipc.v1.ProbeRequest
-	21, // 9: moat.ipc.v1.Envelope.probe_result:type_name -> moat.ipc.v1.ProbeResult
-	6,  // 10: moat.ipc.v1.Envelope.sandbox_status:type_name -> moat.ipc.v1.SandboxStatus
-	22, // 11: moat.ipc.v1.Envelope.protocol_error:type_name -> moat.ipc.v1.ProtocolError
-	25, // 12: moat.ipc.v1.Envelope.stats_request:type_name -> moat.ipc.v1.StatsRequest
-	26, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
-	29, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
-	31, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
-	32, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
-	35, // 17: moat.ipc.v1.Envelope.lease_commit:type_name -> moat.ipc.v1.LeaseCommit
-	36, // 18: moat.ipc.v1.Envelope.lease_committed:type_name -> moat.ipc.v1.LeaseCommitted
-	38, // 19: moat.ipc.v1.Envelope.dhcp_state:type_name -> moat.ipc.v1.DHCPState
-	39, // 20: moat.ipc.v1.Envelope.dhcp_lease_chunk:type_name -> moat.ipc.v1.DHCPLeaseChunk
-	40, // 21: moat.ipc.v1.Envelope.dhcp_state_end:type_name -> moat.ipc.v1.DHCPStateEnd
-	41, // 22: moat.ipc.v1.Envelope.dhcp_interfaces:type_name -> moat.ipc.v1.DHCPInterfaces
-	42, // 23: moat.ipc.v1.Envelope.script_event:type_name -> moat.ipc.v1.ScriptEvent
-	43, // 24: moat.ipc.v1.Envelope.script_done:type_name -> moat.ipc.v1.ScriptDone
-	6,  // 25: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
-	2,  // 26: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
-	8,  // 27: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
-	10, // 28: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
-	1,  // 29: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
-	23, // 30: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
-	0,  // 31: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
-	13, // 32: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
-	10, // 33: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
-	15, // 34: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
-	16, // 35: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
-	17, // 36: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
-	3,  // 37: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
-	24, // 38: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
-	24, // 39: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
-	28, // 40: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
-	27, // 41: moat.ipc.v1.StatsReport.cache_dump:type_name -> moat.ipc.v1.CacheDumpEntry
-	30, // 42: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
-	8,  // 43: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
-	33, // 44: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
-	33, // 45: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
-	34, // 46: moat.ipc.v1.LeaseCommit.records:type_name -> moat.ipc.v1.LeaseRecord
-	37, // 47: moat.ipc.v1.DHCPState.interfaces:type_name -> moat.ipc.v1.DHCPInterface
-	34, // 48: moat.ipc.v1.DHCPState.leases:type_name -> moat.ipc.v1.LeaseRecord
-	34, // 49: moat.ipc.v1.DHCPLeaseChunk.leases:type_name -> moat.ipc.v1.LeaseRecord
-	37, // 50: moat.ipc.v1.DHCPInterfaces.interfaces:type_name -> moat.ipc.v1.DHCPInterface
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	6,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
+	8,  // 1: moat.ipc.v1.Envelope.ready:type_name -> moat.ipc.v1.Ready
+	10, // 2: moat.ipc.v1.Envelope.socket_set:type_name -> moat.ipc.v1.SocketSet
+	12, // 3: moat.ipc.v1.Envelope.dns_config:type_name -> moat.ipc.v1.DNSConfig
+	13, // 4: moat.ipc.v1.Envelope.table_begin:type_name -> moat.ipc.v1.TableBegin
+	15, // 5: moat.ipc.v1.Envelope.table_item:type_name -> moat.ipc.v1.TableItem
+	19, // 6: moat.ipc.v1.Envelope.table_end:type_name -> moat.ipc.v1.TableEnd
+	20, // 7: moat.ipc.v1.Envelope.shutdown:type_name -> moat.ipc.v1.Shutdown
+	21, // 8: moat.ipc.v1.Envelope.probe_request:type_name -> moat.ipc.v1.ProbeRequest
+	22, // 9: moat.ipc.v1.Envelope.probe_result:type_name -> moat.ipc.v1.ProbeResult
+	7,  // 10: moat.ipc.v1.Envelope.sandbox_status:type_name -> moat.ipc.v1.SandboxStatus
+	23, // 11: moat.ipc.v1.Envelope.protocol_error:type_name -> moat.ipc.v1.ProtocolError
+	26, // 12: moat.ipc.v1.Envelope.stats_request:type_name -> moat.ipc.v1.StatsRequest
+	27, // 13: moat.ipc.v1.Envelope.stats_report:type_name -> moat.ipc.v1.StatsReport
+	30, // 14: moat.ipc.v1.Envelope.net_state:type_name -> moat.ipc.v1.NetState
+	32, // 15: moat.ipc.v1.Envelope.sockets_changed:type_name -> moat.ipc.v1.SocketsChanged
+	33, // 16: moat.ipc.v1.Envelope.dhcp_config:type_name -> moat.ipc.v1.DHCPConfig
+	36, // 17: moat.ipc.v1.Envelope.lease_commit:type_name -> moat.ipc.v1.LeaseCommit
+	38, // 18: moat.ipc.v1.Envelope.lease_committed:type_name -> moat.ipc.v1.LeaseCommitted
+	40, // 19: moat.ipc.v1.Envelope.dhcp_state:type_name -> moat.ipc.v1.DHCPState
+	41, // 20: moat.ipc.v1.Envelope.dhcp_lease_chunk:type_name -> moat.ipc.v1.DHCPLeaseChunk
+	42, // 21: moat.ipc.v1.Envelope.dhcp_state_end:type_name -> moat.ipc.v1.DHCPStateEnd
+	43, // 22: moat.ipc.v1.Envelope.dhcp_interfaces:type_name -> moat.ipc.v1.DHCPInterfaces
+	52, // 23: moat.ipc.v1.Envelope.dhcp_config_begin:type_name -> moat.ipc.v1.DHCPConfigBegin
+	53, // 24: moat.ipc.v1.Envelope.dhcp_config_chunk:type_name -> moat.ipc.v1.DHCPConfigChunk
+	54, // 25: moat.ipc.v1.Envelope.dhcp_config_end:type_name -> moat.ipc.v1.DHCPConfigEnd
+	55, // 26: moat.ipc.v1.Envelope.dhcp_sockets_changed:type_name -> moat.ipc.v1.DHCPSocketsChanged
+	44, // 27: moat.ipc.v1.Envelope.script_event:type_name -> moat.ipc.v1.ScriptEvent
+	45, // 28: moat.ipc.v1.Envelope.script_done:type_name -> moat.ipc.v1.ScriptDone
+	46, // 29: moat.ipc.v1.Envelope.cache_dump_request:type_name -> moat.ipc.v1.CacheDumpRequest
+	47, // 30: moat.ipc.v1.Envelope.cache_dump_chunk:type_name -> moat.ipc.v1.CacheDumpChunk
+	48, // 31: moat.ipc.v1.Envelope.metrics_request:type_name -> moat.ipc.v1.MetricsRequest
+	49, // 32: moat.ipc.v1.Envelope.dns_metrics:type_name -> moat.ipc.v1.DNSMetrics
+	51, // 33: moat.ipc.v1.Envelope.dhcp_metrics:type_name -> moat.ipc.v1.DHCPMetrics
+	7,  // 34: moat.ipc.v1.Ready.sandbox:type_name -> moat.ipc.v1.SandboxStatus
+	2,  // 35: moat.ipc.v1.Socket.kind:type_name -> moat.ipc.v1.Socket.Kind
+	9,  // 36: moat.ipc.v1.SocketSet.sockets:type_name -> moat.ipc.v1.Socket
+	11, // 37: moat.ipc.v1.DNSConfig.upstreams:type_name -> moat.ipc.v1.Upstream
+	1,  // 38: moat.ipc.v1.DNSConfig.local_service:type_name -> moat.ipc.v1.LocalService
+	24, // 39: moat.ipc.v1.DNSConfig.add_subnet:type_name -> moat.ipc.v1.ClientSubnet
+	0,  // 40: moat.ipc.v1.TableBegin.table:type_name -> moat.ipc.v1.Table
+	14, // 41: moat.ipc.v1.TableItem.hosts:type_name -> moat.ipc.v1.HostEntry
+	11, // 42: moat.ipc.v1.TableItem.upstreams:type_name -> moat.ipc.v1.Upstream
+	16, // 43: moat.ipc.v1.TableItem.local_records:type_name -> moat.ipc.v1.LocalRecord
+	17, // 44: moat.ipc.v1.LocalRecord.host:type_name -> moat.ipc.v1.LocalHost
+	18, // 45: moat.ipc.v1.LocalRecord.address_rule:type_name -> moat.ipc.v1.AddressRule
+	3,  // 46: moat.ipc.v1.LocalHost.kind:type_name -> moat.ipc.v1.LocalHost.Kind
+	25, // 47: moat.ipc.v1.ClientSubnet.v4:type_name -> moat.ipc.v1.SubnetSource
+	25, // 48: moat.ipc.v1.ClientSubnet.v6:type_name -> moat.ipc.v1.SubnetSource
+	29, // 49: moat.ipc.v1.StatsReport.servers:type_name -> moat.ipc.v1.ServerStats
+	28, // 50: moat.ipc.v1.StatsReport.cache_dump:type_name -> moat.ipc.v1.CacheDumpEntry
+	31, // 51: moat.ipc.v1.NetState.neighbours:type_name -> moat.ipc.v1.Neighbour
+	9,  // 52: moat.ipc.v1.SocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	34, // 53: moat.ipc.v1.DHCPConfig.hosts_files:type_name -> moat.ipc.v1.NamedText
+	34, // 54: moat.ipc.v1.DHCPConfig.ethers:type_name -> moat.ipc.v1.NamedText
+	35, // 55: moat.ipc.v1.LeaseCommit.records:type_name -> moat.ipc.v1.LeaseRecord
+	37, // 56: moat.ipc.v1.LeaseCommit.txn:type_name -> moat.ipc.v1.LeaseTxn
+	39, // 57: moat.ipc.v1.DHCPState.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	35, // 58: moat.ipc.v1.DHCPState.leases:type_name -> moat.ipc.v1.LeaseRecord
+	35, // 59: moat.ipc.v1.DHCPLeaseChunk.leases:type_name -> moat.ipc.v1.LeaseRecord
+	39, // 60: moat.ipc.v1.DHCPInterfaces.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	37, // 61: moat.ipc.v1.ScriptEvent.txn:type_name -> moat.ipc.v1.LeaseTxn
+	28, // 62: moat.ipc.v1.CacheDumpChunk.entries:type_name -> moat.ipc.v1.CacheDumpEntry
+	50, // 63: moat.ipc.v1.DNSMetrics.servers:type_name -> moat.ipc.v1.UpstreamMetrics
+	4,  // 64: moat.ipc.v1.DHCPConfigChunk.part:type_name -> moat.ipc.v1.DHCPConfigChunk.Part
+	9,  // 65: moat.ipc.v1.DHCPSocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	39, // 66: moat.ipc.v1.DHCPSocketsChanged.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -4407,8 +5923,17 @@ func file_ipc_proto_moat_proto_init() {
 		(*Envelope_DhcpLeaseChunk)(nil),
 		(*Envelope_DhcpStateEnd)(nil),
 		(*Envelope_DhcpInterfaces)(nil),
+		(*Envelope_DhcpConfigBegin)(nil),
+		(*Envelope_DhcpConfigChunk)(nil),
+		(*Envelope_DhcpConfigEnd)(nil),
+		(*Envelope_DhcpSocketsChanged)(nil),
 		(*Envelope_ScriptEvent)(nil),
 		(*Envelope_ScriptDone)(nil),
+		(*Envelope_CacheDumpRequest)(nil),
+		(*Envelope_CacheDumpChunk)(nil),
+		(*Envelope_MetricsRequest)(nil),
+		(*Envelope_DnsMetrics)(nil),
+		(*Envelope_DhcpMetrics)(nil),
 	}
 	file_ipc_proto_moat_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
@@ -4416,8 +5941,8 @@ func file_ipc_proto_moat_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   40,
+			NumEnums:      5,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,95 @@
+package ipc
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// Issue 6 (moatctl and metrics): the cache dump moatctl asks for, streamed
+// from dnsd in CacheDumpChunks, and the workers' counters for the
+// master's metrics (DNSMetrics, DHCPMetrics).
+
+const (
+	// MaxCacheDumpChunkEntries caps the entries of one CacheDumpChunk.
+	MaxCacheDumpChunkEntries = 4096
+	// MaxDHCPMessageTypes bounds DHCPMetrics' per-type counters: DHCP
+	// message types (option 53) are 1-18 today; room for a few more.
+	MaxDHCPMessageTypes = 32
+)
+
+// UpstreamLatencyBoundsMs are the upper bounds, in milliseconds, of the
+// upstream latency histogram buckets in UpstreamMetrics; both ends of the
+// IPC use these. A last bucket counts the slower answers.
+var UpstreamLatencyBoundsMs = []float64{1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500}
+
+func validateCacheDumpChunk(c *ipcpb.CacheDumpChunk) error {
+	if c.GetId() == 0 {
+		return invalid("id: 0")
+	}
+	if n := len(c.GetEntries()); n > MaxCacheDumpChunkEntries {
+		return invalid("entries: %d, at most %d", n, MaxCacheDumpChunkEntries)
+	}
+	for i, e := range c.GetEntries() {
+		if err := validateDumpEntry(e); err != nil {
+			return fmt.Errorf("entries[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// validateDumpEntry checks one cache record for display: the texts go to
+// an operator's terminal as they are, so printable and bounded.
+func validateDumpEntry(e *ipcpb.CacheDumpEntry) error {
+	if e == nil {
+		return invalid("nil")
+	}
+	if err := noUnknown(e); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name, text string
+		max        int
+	}{{"name", e.GetName(), 1024}, {"data", e.GetData(), 1024}, {"flags", e.GetFlags(), 10}} {
+		if len(f.text) > f.max || strings.IndexFunc(f.text, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			return invalid("%s: %q", f.name, f.text)
+		}
+	}
+	return nil
+}
+
+func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
+	if m.GetId() == 0 {
+		return invalid("id: 0")
+	}
+	if n := len(m.GetServers()); n > MaxStatsServers {
+		return invalid("servers: %d, at most %d", n, MaxStatsServers)
+	}
+	for i, s := range m.GetServers() {
+		if s == nil {
+			return invalid("servers[%d]: nil", i)
+		}
+		if err := noUnknown(s); err != nil {
+			return fmt.Errorf("servers[%d]: %w", i, err)
+		}
+		if _, err := netip.ParseAddrPort(s.GetAddress()); err != nil || len(s.GetAddress()) > maxAddrTextLen {
+			return invalid("servers[%d].address: %q is not ip:port", i, s.GetAddress())
+		}
+		if n := len(s.GetLatencyBuckets()); n != 0 && n != len(UpstreamLatencyBoundsMs)+1 {
+			return invalid("servers[%d].latency_buckets: %d, want %d", i, n, len(UpstreamLatencyBoundsMs)+1)
+		}
+	}
+	return nil
+}
+
+func validateDHCPMetrics(m *ipcpb.DHCPMetrics) error {
+	if m.GetId() == 0 {
+		return invalid("id: 0")
+	}
+	if len(m.GetReceived()) > MaxDHCPMessageTypes || len(m.GetSent()) > MaxDHCPMessageTypes {
+		return invalid("received/sent: %d/%d message types, at most %d", len(m.GetReceived()), len(m.GetSent()), MaxDHCPMessageTypes)
+	}
+	return nil
+}

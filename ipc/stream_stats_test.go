@@ -1,0 +1,46 @@
+package ipc
+
+import (
+	"strings"
+	"testing"
+
+	ipcpb "github.com/moatdns/moat/ipc/proto"
+)
+
+// TestValidateIssue6Messages: the cache dump and metrics messages are
+// refused when a worker sends what the master must not print or trust.
+func TestValidateIssue6Messages(t *testing.T) {
+	many := make([]*ipcpb.CacheDumpEntry, MaxCacheDumpChunkEntries+1)
+	for i := range many {
+		many[i] = &ipcpb.CacheDumpEntry{Name: "a", Flags: "4F"}
+	}
+	for _, tc := range []struct {
+		name string
+		env  *ipcpb.Envelope
+		ok   bool
+	}{
+		{"good chunk", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 1,
+			Entries: []*ipcpb.CacheDumpEntry{{Name: "a.example", Data: "192.0.2.1", Flags: "4F"}}}}}, true},
+		{"chunk id 0", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{}}}, false},
+		{"terminal escape in a name", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 1,
+			Entries: []*ipcpb.CacheDumpEntry{{Name: "a\x1b[2J", Flags: "4F"}}}}}, false},
+		{"flags too long", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 1,
+			Entries: []*ipcpb.CacheDumpEntry{{Name: "a", Flags: strings.Repeat("F", 11)}}}}}, false},
+		{"nil entry", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 1,
+			Entries: []*ipcpb.CacheDumpEntry{nil}}}}, false},
+		{"too many entries", &ipcpb.Envelope{Msg: &ipcpb.Envelope_CacheDumpChunk{CacheDumpChunk: &ipcpb.CacheDumpChunk{Id: 1, Entries: many}}}, false},
+		{"good dns metrics", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 2,
+			Servers: []*ipcpb.UpstreamMetrics{{Address: "[2001:db8::1]:53", LatencyBuckets: make([]uint64, len(UpstreamLatencyBoundsMs)+1)}}}}}, true},
+		{"server not ip:port", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 2,
+			Servers: []*ipcpb.UpstreamMetrics{{Address: "evil\"} 1\nfake 2"}}}}}, false},
+		{"wrong bucket count", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 2,
+			Servers: []*ipcpb.UpstreamMetrics{{Address: "192.0.2.1:53", LatencyBuckets: []uint64{1}}}}}}, false},
+		{"metrics id 0", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{}}}, false},
+		{"good dhcp metrics", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3, Received: make([]uint64, MaxDHCPMessageTypes)}}}, true},
+		{"too many dhcp types", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3, Sent: make([]uint64, MaxDHCPMessageTypes+1)}}}, false},
+	} {
+		if err := Validate(tc.env); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
