@@ -194,7 +194,7 @@ func TestWildcardSocketRepliesFromAskedAddress(t *testing.T) {
 	startUpstreamPort(t, n, "127.0.0.2", "5300")
 	m := startMoatd(t, n, conf, map[string]string{"hosts": testHosts})
 	m.waitReady(t)
-	if !strings.Contains(m.out.String(), "address=0.0.0.0:53 pktinfo=true") {
+	if !strings.Contains(m.out.String(), "kind=dns-udp addr=0.0.0.0:53 pktinfo=yes") {
 		t.Errorf("expected one wildcard UDP socket with pktinfo; log:\n%s", m.out.String())
 	}
 	for _, addr := range []string{"127.0.0.1", "127.0.0.3"} {
