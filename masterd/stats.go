@@ -2,6 +2,7 @@ package masterd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -31,9 +32,8 @@ const (
 
 // statsState is the master's side of the statistics requests.
 type statsState struct {
-	mu      sync.Mutex
-	nextID  uint64
-	waiting map[uint64]chan *ipcpb.StatsReport
+	mu     sync.Mutex
+	nextID uint64
 
 	// Issue 6 (stats_requests.go): the other answers workers send when
 	// asked (cache dumps, metrics), by request id; the workers' last
@@ -57,33 +57,15 @@ func (m *master) dnsSupervisor() *supervisor {
 // the log in dnsmasq's words. It returns at once; the report is logged
 // when it arrives (or a line saying it did not).
 func (m *master) dumpStats() {
-	sup := m.dnsSupervisor()
-	if sup == nil {
+	// The report, then the rest of a long cache dump in more reports.
+	ch, forget, err := m.ask("dnsd", statsChunks, func(id uint64) *ipcpb.Envelope {
+		return &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: id}}}
+	})
+	if errors.Is(err, errRoleDisabled) {
 		m.log.printf("master", "statistics: DNS is disabled")
 		return
 	}
-	m.stats.mu.Lock()
-	m.stats.nextID++
-	id := m.stats.nextID
-	// The report, then the rest of a long cache dump in more reports.
-	ch := make(chan *ipcpb.StatsReport, statsChunks)
-	if m.stats.waiting == nil {
-		m.stats.waiting = map[uint64]chan *ipcpb.StatsReport{}
-	}
-	m.stats.waiting[id] = ch
-	m.stats.mu.Unlock()
-	forget := func() {
-		m.stats.mu.Lock()
-		delete(m.stats.waiting, id)
-		m.stats.mu.Unlock()
-	}
-	sent := false
-	err := sup.withReady(func(c *ipc.Conn) error {
-		sent = true
-		return c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: id}}})
-	})
-	if err != nil || !sent {
-		forget()
+	if err != nil {
 		m.log.printf("master", "statistics: dnsd is not running (%v)", err)
 		return
 	}
@@ -93,7 +75,8 @@ func (m *master) dumpStats() {
 		first := true
 		for {
 			select {
-			case r := <-ch:
+			case env := <-ch:
+				r := env.GetStatsReport()
 				var lines []string
 				if first {
 					lines = formatStats(r, time.Now())
@@ -125,25 +108,10 @@ const statsChunks = 64
 // reports false for anything the master did not ask for, which the
 // supervisor treats as a protocol violation.
 func (m *master) handleWorkerMessage(role string, env *ipcpb.Envelope) bool {
-	if id, ok := askedAnswer(role, env); ok { // issue 6 (stats_requests.go)
+	if id, ok := askedAnswer(role, env); ok { // stats_requests.go
 		return m.deliverAnswer(id, env)
 	}
-	r := env.GetStatsReport()
-	if role != "dnsd" || r == nil {
-		return false
-	}
-	m.stats.mu.Lock()
-	defer m.stats.mu.Unlock()
-	if r.GetId() == 0 || r.GetId() > m.stats.nextID {
-		return false // a report nobody asked for
-	}
-	if ch, ok := m.stats.waiting[r.GetId()]; ok {
-		select {
-		case ch <- r:
-		default: // the logger fell behind statsChunks reports
-		}
-	}
-	return true // a late answer to an abandoned request is harmless
+	return false
 }
 
 // formatStats writes a report in the lines dnsmasq 2.90 logs on SIGUSR1

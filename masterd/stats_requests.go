@@ -49,6 +49,8 @@ func (m *master) workerInfo(role string) (workerReady, bool) {
 // 6 questions, from the role that answers it, and its id.
 func askedAnswer(role string, env *ipcpb.Envelope) (uint64, bool) {
 	switch m := env.GetMsg().(type) {
+	case *ipcpb.Envelope_StatsReport:
+		return m.StatsReport.GetId(), role == "dnsd"
 	case *ipcpb.Envelope_CacheDumpChunk:
 		return m.CacheDumpChunk.GetId(), role == "dnsd"
 	case *ipcpb.Envelope_DnsMetrics:
@@ -148,43 +150,13 @@ func (m *master) askOne(ctx context.Context, role string, build func(id uint64) 
 // askStatsReport asks dnsd for SIGUSR1's counters (the first report; a
 // cache dump that may follow with log-queries is not waited for).
 func (m *master) askStatsReport(ctx context.Context) (*ipcpb.StatsReport, error) {
-	sup := m.supervisorOf("dnsd")
-	if sup == nil {
-		return nil, fmt.Errorf("dnsd: %w", errRoleDisabled)
-	}
-	m.stats.mu.Lock()
-	m.stats.nextID++
-	id := m.stats.nextID
-	ch := make(chan *ipcpb.StatsReport, statsChunks)
-	if m.stats.waiting == nil {
-		m.stats.waiting = map[uint64]chan *ipcpb.StatsReport{}
-	}
-	m.stats.waiting[id] = ch
-	m.stats.mu.Unlock()
-	defer func() {
-		m.stats.mu.Lock()
-		delete(m.stats.waiting, id)
-		m.stats.mu.Unlock()
-	}()
-	sent := false
-	err := sup.withReady(func(c *ipc.Conn) error {
-		sent = true
-		return c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: id}}})
+	env, err := m.askOne(ctx, "dnsd", func(id uint64) *ipcpb.Envelope {
+		return &ipcpb.Envelope{Msg: &ipcpb.Envelope_StatsRequest{StatsRequest: &ipcpb.StatsRequest{Id: id}}}
 	})
-	if err == nil && !sent {
-		err = errors.New("not running")
-	}
 	if err != nil {
-		return nil, fmt.Errorf("dnsd: %w", err)
+		return nil, err
 	}
-	select {
-	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("dnsd: %w", ctx.Err())
-	case <-time.After(workerAskTimeout):
-		return nil, fmt.Errorf("dnsd: no answer within %v", workerAskTimeout)
-	}
+	return env.GetStatsReport(), nil
 }
 
 // maxDumpChunks bounds the chunks of one moatctl dump the master takes.

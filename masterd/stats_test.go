@@ -75,15 +75,16 @@ func TestHandleWorkerMessage(t *testing.T) {
 	if m.handleWorkerMessage("dnsd", report(1)) {
 		t.Error("unsolicited report accepted")
 	}
-	ch := make(chan *ipcpb.StatsReport, 1)
+	ch := make(chan *ipcpb.Envelope, 1)
 	m.stats.nextID = 1
-	m.stats.waiting = map[uint64]chan *ipcpb.StatsReport{1: ch}
+	m.stats.answers = map[uint64]chan *ipcpb.Envelope{1: ch}
 	if !m.handleWorkerMessage("dnsd", report(1)) {
 		t.Fatal("awaited report refused")
 	}
-	if r := <-ch; r.GetId() != 1 {
+	if r := <-ch; r.GetStatsReport().GetId() != 1 {
 		t.Errorf("delivered %v", r)
 	}
+	delete(m.stats.answers, 1)
 	if !m.handleWorkerMessage("dnsd", report(1)) {
 		t.Error("a late duplicate of an answered request must be harmless")
 	}
