@@ -109,7 +109,7 @@ func (m *master) probeSession(role, probe string) (status *ipcpb.SandboxStatus, 
 	if probe == "status" {
 		// The worker is still alive until it reads EOF: check the kernel's
 		// view of it too.
-		if err := m.sandbox.verify(w.pid, status); err != nil {
+		if err := m.sandbox.forRole(role).verify(w.pid, status); err != nil {
 			return status, nil, "", err
 		}
 		return status, nil, "", nil
@@ -132,7 +132,7 @@ func (m *master) statusChecks(role string) []checkResult {
 	if err != nil && s == nil {
 		return []checkResult{{role, "start", false, err.Error()}}
 	}
-	uidOK := s.GetUid() != 0 && (!m.sandbox.root || int(s.GetUid()) == m.sandbox.uid)
+	uidOK := s.GetUid() != 0 && (!m.sandbox.root || int(s.GetUid()) == m.sandbox.forRole(role).uid)
 	out := []checkResult{
 		{role, "uid", uidOK, fmt.Sprintf("%d", s.GetUid())},
 		{role, "gid", s.GetGid() != 0, fmt.Sprintf("%d", s.GetGid())},

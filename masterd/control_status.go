@@ -35,6 +35,9 @@ func (m *master) writeStatus(w io.Writer, now time.Time) {
 			missing = append(missing, l.Name)
 		}
 		fmt.Fprintf(w, "hardening: mode %s, applied %s; missing %s\n", h.Mode, listOrNone(h.Applied()), listOrNone(missing))
+		if l, ok := h.Layer(LayerUIDSwitch); ok { // who each worker runs as: dns-user, dhcp-user (hardening_users.go)
+			fmt.Fprintf(w, "users: %s\n", l.Detail)
+		}
 	}
 	t := newTable(w)
 	fmt.Fprintln(t, "ROLE\tPID\tSTATE\tUP\tRESTARTS\tUID\tSECCOMP\tNO_NEW_PRIVS\tCAPS\tCHROOT\tNAMESPACES")

@@ -51,6 +51,12 @@ type scriptService struct {
 	inflight *ipcpb.ScriptEvent
 	resent   bool
 
+	// stopped: the helper kept dying and is not restarted; lease changes
+	// are no longer queued (giveUp).
+	stopped bool
+	// crashLimit overrides maxCrashes (tests); 0 means maxCrashes.
+	crashLimit int
+
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -195,6 +201,10 @@ func (s *scriptService) enqueue(evs []*ipcpb.ScriptEvent) {
 		return
 	}
 	s.mu.Lock()
+	if s.stopped { // the helper was given up: logged once, nothing to queue for
+		s.mu.Unlock()
+		return
+	}
 	for _, ev := range evs {
 		if len(s.queue) >= maxScriptQueue {
 			s.dropped++
@@ -289,9 +299,12 @@ func (s *scriptService) helperDied() {
 	}
 }
 
-// run supervises the helper until ctx ends, with the workers' backoff.
+// run supervises the helper until ctx ends, with the workers' backoff
+// and crash limit: a helper that keeps dying is given up, but the master,
+// and with it DNS and DHCP, carries on without the script.
 func (s *scriptService) run(ctx context.Context) {
 	delay := minBackoff
+	var crashes crashCount
 	for {
 		began := time.Now()
 		w, err := s.spawn()
@@ -299,18 +312,48 @@ func (s *scriptService) run(ctx context.Context) {
 			s.m.log.printf("master", "%s: %v", seccomp.ScriptRole, err)
 		} else {
 			why := s.serve(ctx, w)
-			status := s.stopHelper(w)
+			status, sigsys := s.stopHelper(w)
 			if ctx.Err() != nil {
 				s.m.log.printf("master", "%s[%d] stopped: %s", seccomp.ScriptRole, w.pid, status)
 				return
 			}
 			s.helperDied()
 			s.m.log.auditEvent(auditWorkerExit, seccomp.ScriptRole, w.pid, "reason", why, "status", status)
+			if sigsys {
+				s.m.log.reportSeccompKill(seccomp.ScriptRole, w.pid) // the call, from the kernel log (audit_kmsg.go)
+			}
+		}
+		if n, since := crashes.died(began, time.Now()); n >= s.limit() {
+			s.giveUp(n, since)
+			return
 		}
 		if !s.m.waitRestart(ctx, seccomp.ScriptRole, began, &delay) {
 			return
 		}
 	}
+}
+
+func (s *scriptService) limit() int {
+	if s.crashLimit > 0 {
+		return s.crashLimit
+	}
+	return maxCrashes
+}
+
+// giveUp stops restarting a helper that keeps dying (a broken script
+// does not kill the helper: this is the helper itself failing, e.g. a
+// seccomp kill). Unlike a worker's, its end does not stop the master:
+// DNS and DHCP carry on, and lease changes are no longer queued.
+func (s *scriptService) giveUp(crashes int, over time.Duration) {
+	over = over.Round(time.Millisecond)
+	s.mu.Lock()
+	s.stopped = true
+	lost := len(s.queue)
+	s.queue, s.inflight = nil, nil
+	s.mu.Unlock()
+	s.m.log.auditEvent(auditWorkerGiveUp, seccomp.ScriptRole, 0, "crashes", crashes, "over", over, "healthy-run", healthyRun, "then", "helper-stopped")
+	s.m.log.printf("master", "%s died %d times in a row, each within %v of its start (over %v): not restarting it; dhcp-script %s is no longer run (%d queued lease changes dropped); DNS and DHCP carry on; restart moatd to run the script again",
+		seccomp.ScriptRole, crashes, healthyRun, over, s.m.cfg.DHCP.Script, lost)
 }
 
 // spawn starts the helper: not in new namespaces (the script must see
@@ -493,8 +536,9 @@ func (s *scriptService) violation(w *worker, what string) string {
 
 // stopHelper waits stopTimeout for the helper to exit (it finishes the
 // script it is running first), then kills it; the script itself, in its
-// own process group, is left to finish.
-func (s *scriptService) stopHelper(w *worker) string {
+// own process group, is left to finish. It returns how the helper ended,
+// and whether seccomp killed it (SIGSYS).
+func (s *scriptService) stopHelper(w *worker) (status string, sigsys bool) {
 	done := make(chan error, 1)
 	go func() { done <- w.cmd.Wait() }()
 	var err error
@@ -505,5 +549,5 @@ func (s *scriptService) stopHelper(w *worker) string {
 		err = <-done
 	}
 	_ = w.conn.Close()
-	return exitReason(err)
+	return exitReason(err), killedBySIGSYS(err)
 }

@@ -107,12 +107,15 @@ func (h Hardening) Summary() string {
 }
 
 // Lines are what the master logs once at start: the summary, what an
-// unprivileged master kept and dropped of its capabilities, and one line
-// per layer that cannot apply, with the reason.
+// unprivileged master kept and dropped of its capabilities, which user
+// each worker switches to (root), and one line per layer that cannot
+// apply, with the reason.
 func (h Hardening) Lines() []string {
 	lines := []string{"hardening " + h.Summary()}
-	if l, ok := h.Layer(LayerMasterCaps); ok && l.Applied {
-		lines = append(lines, "hardening "+l.Name+": "+l.Detail)
+	for _, name := range []string{LayerMasterCaps, LayerUIDSwitch} {
+		if l, ok := h.Layer(name); ok && l.Applied {
+			lines = append(lines, "hardening "+l.Name+": "+l.Detail)
+		}
 	}
 	for _, l := range h.Missing() {
 		lines = append(lines, "hardening missing "+l.Name+": "+l.Detail)
@@ -160,17 +163,22 @@ func HardeningLayers(cfg *config.Config) Hardening {
 // hardeningInputs is everything the layer list depends on, gathered from
 // the process and the kernel by probeHardening (tests build it directly).
 type hardeningInputs struct {
-	root         bool
-	uid          int
-	workerUser   string // root mode: the role user, for the detail
-	caps         uint64 // the master's effective set after trimming
-	dropped      uint64 // capabilities the master gave up at start
-	userNS       bool
-	userNSWhy    string // why not, when !userNS
-	dnsPort      int    // 0: no DNS
-	dhcp         bool
-	unprivPorts  int    // net.ipv4.ip_unprivileged_port_start
-	socketFilter string // socket-filter=: "" is auto
+	root       bool
+	uid        int
+	workerUser string // root mode: user=, for the detail without roleUsers
+	// roleUsers (root mode) is who each running worker role switches to;
+	// ignoredRoleUsers (not root) the dns-user/dhcp-user options that
+	// cannot apply (hardening_users.go).
+	roleUsers        []roleUser
+	ignoredRoleUsers []string
+	caps             uint64 // the master's effective set after trimming
+	dropped          uint64 // capabilities the master gave up at start
+	userNS           bool
+	userNSWhy        string // why not, when !userNS
+	dnsPort          int    // 0: no DNS
+	dhcp             bool
+	unprivPorts      int    // net.ipv4.ip_unprivileged_port_start
+	socketFilter     string // socket-filter=: "" is auto
 }
 
 func probeHardening(cfg *config.Config) hardeningInputs {
@@ -191,6 +199,7 @@ func probeHardening(cfg *config.Config) hardeningInputs {
 	} else {
 		in.userNS, in.userNSWhy = userNamespacesAvailable()
 	}
+	in.probeRoleUsers(cfg)
 	return in
 }
 
@@ -291,9 +300,9 @@ func (in hardeningInputs) hardening() Hardening {
 		add(LayerBoundingSet, false, "needs CAP_SETPCAP (root or a user namespace); no_new_privs keeps any exec from gaining from it")
 	}
 	if in.root {
-		add(LayerUIDSwitch, true, "workers switch to user "+in.workerUser)
+		add(LayerUIDSwitch, true, in.uidSwitchDetail())
 	} else {
-		add(LayerUIDSwitch, false, "the master is not root: workers keep uid "+strconv.Itoa(in.uid)+" (no per-role user); they are not dumpable, so other processes of that uid cannot ptrace them")
+		add(LayerUIDSwitch, false, in.uidSwitchMissing())
 	}
 	add(LayerNoCapabilities, true, "effective, permitted, ambient and inheritable sets emptied, verified from /proc")
 	add(LayerRlimits, true, "no file writes, no core files, bounded descriptors")

@@ -120,6 +120,8 @@ func TestHardeningLayersPerMode(t *testing.T) {
 			want := 1 + len(h.Missing())
 			if !tc.in.root {
 				want++ // what the master kept and dropped
+			} else {
+				want++ // who the workers switch to
 			}
 			if len(lines) != want || !strings.HasPrefix(lines[0], "hardening mode="+tc.mode+" ") {
 				t.Errorf("lines = %q", lines)

@@ -186,7 +186,8 @@ func writeRoleSection(b *strings.Builder, role string) error {
 		b.WriteString("- rlimits: none of its own (the script may write files)\n")
 		b.WriteString("- no_new_privs: set (no setuid or file-capability program can raise the script's privileges); not dumpable; parent-death signal SIGKILL\n")
 	} else {
-		fmt.Fprintf(b, "- user: user= (default `%s`), group= (default: that user's primary group), never uid or gid 0; a master that is not root: its own uid, mapped alone into a user namespace\n", config.DefaultUser)
+		fmt.Fprintf(b, "- user: %s= (default: user=, itself default `%s`), group= (default: that user's primary group), never uid or gid 0; a user of its own keeps the other worker from signalling or tracing it; a master that is not root: its own uid, mapped alone into a user namespace (%s= is then ignored, and logged as such)\n",
+			config.RoleUserOption(role), config.DefaultUser, config.RoleUserOption(role))
 		b.WriteString("- capabilities: none: effective, permitted, inheritable, ambient and bounding sets empty (the bounding set is kept only in the fallback below), checked from the worker's report and from /proc/<pid>/status before the master uses it\n")
 		fmt.Fprintf(b, "- namespaces (master is root): %s\n", roleNamespaces(sandboxPlan{root: true}, role))
 		fmt.Fprintf(b, "- namespaces (master is not root): %s\n", roleNamespaces(sandboxPlan{userNS: true}, role))
@@ -278,7 +279,7 @@ var auditEventDocs = []struct{ event, about, keys string }{
 	{auditWorkerSpawn, "the new process", "uid, then chroot (workers) or keep-root (dhcp-script)"},
 	{auditWorkerExit, "the process that ended", "reason, status"},
 	{auditSeccompKill, "the killed worker", "syscall, nr, arch, source (kmsg, or none with why)"},
-	{auditWorkerGiveUp, "the role (pid 0)", "crashes, over, healthy-run; the master then exits non-zero"},
+	{auditWorkerGiveUp, "the role (pid 0)", "crashes, over, healthy-run, then: master-exits (a worker: the master exits non-zero) or helper-stopped (the dhcp-script helper: DNS and DHCP carry on without the script)"},
 	{auditViolation, "the worker", "what"},
 	{auditLeaseWrite, "master", "commit (or expiry=yes), records, addrs (a deletion as -addr): a journal write made durable"},
 	{auditScriptRun, "the dhcp-script helper", "action, addr"},

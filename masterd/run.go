@@ -44,6 +44,10 @@ type master struct {
 	filters *socketFilters // issue 5: socket filters (sockfilter.go); nil without DNS
 
 	fatal chan error // issue 7: a worker that keeps dying ends the master (supervise.go: fail)
+
+	// sd is the conversation with systemd after READY=1 (sdnotify.go);
+	// nil outside systemd. Only the main loop sets it.
+	sd *sdSession
 }
 
 // Run is the master's main; it returns the process exit code.
@@ -215,6 +219,7 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 
 	started := time.Now()
 	allReady := m.allReady(ctx)
+	var heartbeat <-chan time.Time // the watchdog's proof that this loop runs (sdnotify.go)
 	for {
 		select {
 		case err := <-m.fatal: // issue 7: a worker kept dying (supervise.go)
@@ -225,10 +230,15 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			log.printf("master", "started, version %s cachesize %d, ready in %v", Version, cfg.CacheSize, time.Since(started).Round(time.Millisecond))
 			ready.ok()
 			m.notifySystemd(ctx) // issue 6: READY=1, watchdog, reload and stop notices for systemd (sdnotify.go)
+			heartbeat = m.sd.heartbeatTicks(ctx)
+		case <-heartbeat:
+			m.sd.beat()
 		case sig := <-signals:
 			switch sig {
 			case syscall.SIGHUP:
+				m.sd.reloading() // RELOADING=1 ... READY=1 once done (sdnotify.go)
 				m.reload()
+				m.sd.reloaded()
 			case syscall.SIGUSR1:
 				m.dumpStats() // area D: statistics to the log (stats.go)
 				// issue 5: socket filter counters (sockfilter.go)

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,9 +20,11 @@ import (
 // written with a leading '@'). moatd sends
 //
 //	READY=1 + STATUS=...  once every worker has been Ready once
-//	WATCHDOG=1            every half WATCHDOG_USEC, only while supervision is healthy
+//	WATCHDOG=1            every half WATCHDOG_USEC, only while supervision is
+//	                      healthy and the main signal loop beat since the last ping
 //	STATUS=...            when the workers' state changes or the watchdog is withheld
-//	RELOADING=1 + MONOTONIC_USEC=..., then READY=1   on SIGHUP
+//	RELOADING=1 + MONOTONIC_USEC=..., then READY=1   on SIGHUP, around the
+//	                      main loop's reload: READY=1 once it is done
 //	STOPPING=1            when the master starts to shut down
 //
 // Outside systemd ($NOTIFY_SOCKET unset) none of this runs.
@@ -107,8 +109,9 @@ func monotonicUsec() string {
 
 // notifySystemd is called once, when every worker has been Ready once:
 // it sends READY=1 and then, until ctx ends, keeps systemd informed
-// (watchdog, reloads, status, stopping). Without $NOTIFY_SOCKET it does
-// nothing.
+// (watchdog, status, stopping); the main loop reports reloads through
+// m.sd and proves it is alive with m.sd.beat. Without $NOTIFY_SOCKET it
+// does nothing and m.sd stays nil.
 func (m *master) notifySystemd(ctx context.Context) {
 	n, err := sdNotifierFromEnv()
 	if err != nil {
@@ -118,79 +121,190 @@ func (m *master) notifySystemd(ctx context.Context) {
 	if n == nil {
 		return
 	}
-	// Subscribed before READY=1, so that no reload after it goes unseen.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	s := newSDSession(n, m.supervisionHealth, func(err error) { m.log.printf("master", "systemd: %v", err) })
+	m.sd = s
 	status, _ := m.supervisionHealth()
-	if err := n.send("READY=1", "STATUS="+status); err != nil {
-		m.log.printf("master", "systemd: %v", err)
-	}
+	s.ready(status)
 	if n.watchdogEvery > 0 {
-		m.log.printf("master", "systemd: watchdog ping every %v while supervision is healthy", n.watchdogEvery)
+		m.log.printf("master", "systemd: watchdog ping every %v while supervision and the main loop are healthy", n.watchdogEvery)
 	}
 	go func() {
-		defer signal.Stop(hup)
 		var tick <-chan time.Time
 		if n.watchdogEvery > 0 {
 			ticker := time.NewTicker(n.watchdogEvery)
 			defer ticker.Stop()
 			tick = ticker.C
 		}
-		n.serve(ctx, m.supervisionHealth, tick, hup, status, func(err error) { m.log.printf("master", "systemd: %v", err) })
+		s.serve(ctx, tick)
 	}()
 }
 
-// serve answers watchdog ticks and reloads until ctx ends, then sends
-// STOPPING=1. health reports the workers' state and whether supervision
-// is working; lastStatus is the STATUS= already sent.
-func (n *sdNotifier) serve(ctx context.Context, health func() (string, error), tick <-chan time.Time, hup <-chan os.Signal, lastStatus string, logf func(error)) {
-	lastErr := ""
-	report := func(err error) { // a vanished socket is logged once, not every ping
-		switch {
-		case err == nil:
-			lastErr = ""
-		case err.Error() != lastErr:
-			lastErr = err.Error()
-			logf(err)
-		}
+// sdSession is the conversation with systemd once READY=1 was sent: the
+// watchdog goroutine (serve) and the main loop (reloading, reloaded,
+// beat) both speak through it.
+type sdSession struct {
+	n *sdNotifier
+	// health reports the workers' state and whether supervision is
+	// working (supervisionHealth); the main loop's own liveness is the
+	// heartbeat.
+	health func() (string, error)
+	logf   func(error)
+	loop   heartbeat
+
+	mu         sync.Mutex
+	lastStatus string // STATUS= last sent
+	lastErr    string // last send error logged, so that a vanished socket is logged once
+	withheld   string // why the last ping was withheld, "" after a ping
+}
+
+func newSDSession(n *sdNotifier, health func() (string, error), logf func(error)) *sdSession {
+	s := &sdSession{n: n, health: health, logf: logf}
+	s.loop.beat() // the main loop is alive: it is the caller
+	return s
+}
+
+// sendLocked sends and logs a failure once per distinct error; s.mu held.
+func (s *sdSession) sendLocked(assignments ...string) {
+	err := s.n.send(assignments...)
+	switch {
+	case err == nil:
+		s.lastErr = ""
+	case err.Error() != s.lastErr:
+		s.lastErr = err.Error()
+		s.logf(err)
 	}
-	withheld := ""
+}
+
+// ready sends READY=1 with the workers' state.
+func (s *sdSession) ready(status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastStatus = status
+	s.sendLocked("READY=1", "STATUS="+status)
+}
+
+// reloading is called by the main loop as it starts a SIGHUP reload.
+func (s *sdSession) reloading() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastStatus = "reloading"
+	s.sendLocked("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS=reloading")
+}
+
+// reloaded is called by the main loop once m.reload() returned: READY=1
+// then means the reload is done, not merely that supervision answers, so
+// `systemctl reload` returns when the new data is in place.
+func (s *sdSession) reloaded() {
+	if s == nil {
+		return
+	}
+	s.loop.beat()
+	status, err := s.health()
+	if err != nil {
+		status = "reload: " + err.Error()
+	}
+	s.ready(status)
+}
+
+// beat is the main loop's heartbeat (heartbeatTicks).
+func (s *sdSession) beat() {
+	if s != nil {
+		s.loop.beat()
+	}
+}
+
+// heartbeatTicks is how often the main loop beats, or nil without a
+// watchdog: a few times per ping, so that one late tick never withholds
+// a ping. The ticker stops with ctx.
+func (s *sdSession) heartbeatTicks(ctx context.Context) <-chan time.Time {
+	if s == nil || s.n.watchdogEvery <= 0 {
+		return nil
+	}
+	t := time.NewTicker(heartbeatEvery(s.n.watchdogEvery))
+	context.AfterFunc(ctx, t.Stop)
+	return t.C
+}
+
+func heartbeatEvery(watchdogEvery time.Duration) time.Duration {
+	return max(min(watchdogEvery/4, time.Second), time.Millisecond)
+}
+
+// serve answers watchdog ticks until ctx ends, then sends STOPPING=1.
+func (s *sdSession) serve(ctx context.Context, tick <-chan time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
-			report(n.send("STOPPING=1", "STATUS=stopping"))
+			s.mu.Lock()
+			s.sendLocked("STOPPING=1", "STATUS=stopping")
+			s.mu.Unlock()
 			return
-		case <-tick:
-			status, err := health()
-			if err != nil {
-				// No ping: if supervision stays stuck, systemd's
-				// WatchdogSec kills and restarts the whole service.
-				if why := err.Error(); why != withheld {
-					withheld = why
-					report(n.send("STATUS=watchdog withheld: " + why))
-					logf(fmt.Errorf("watchdog ping withheld: %s", why)) // may block if the log is what is stuck
-				}
-				continue
-			}
-			withheld = ""
-			msg := []string{"WATCHDOG=1"}
-			if status != lastStatus {
-				msg, lastStatus = append(msg, "STATUS="+status), status
-			}
-			report(n.send(msg...))
-		case <-hup:
-			// The main loop performs the reload on the same SIGHUP;
-			// READY=1 follows once supervision answers again, so that
-			// `systemctl reload` does not wait on a wedged master.
-			report(n.send("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS=reloading"))
-			status, err := health()
-			if err != nil {
-				status = "reload: " + err.Error()
-			}
-			lastStatus = status
-			report(n.send("READY=1", "STATUS="+status))
+		case now := <-tick:
+			s.ping(now)
 		}
 	}
+}
+
+// ping sends WATCHDOG=1 when the main loop beat within the last ping
+// interval and supervision is healthy; otherwise it withholds the ping
+// and says why in STATUS= (once per reason). If it stays stuck,
+// systemd's WatchdogSec kills and restarts the whole service.
+func (s *sdSession) ping(now time.Time) {
+	status, err := "", s.loop.check(now, s.n.watchdogEvery)
+	if err == nil {
+		status, err = s.health()
+	}
+	s.mu.Lock()
+	if err != nil {
+		why := err.Error()
+		if why == s.withheld {
+			s.mu.Unlock()
+			return
+		}
+		s.withheld = why
+		s.sendLocked("STATUS=watchdog withheld: " + why)
+		s.mu.Unlock()
+		s.logf(fmt.Errorf("watchdog ping withheld: %s", why)) // outside s.mu: may block if the log is what is stuck
+		return
+	}
+	s.withheld = ""
+	msg := []string{"WATCHDOG=1"}
+	if status != s.lastStatus {
+		msg, s.lastStatus = append(msg, "STATUS="+status), status
+	}
+	s.sendLocked(msg...)
+	s.mu.Unlock()
+}
+
+// heartbeat is when the main signal loop last showed it runs: a wedged
+// loop answers no SIGHUP, SIGTERM or worker failure, even while the
+// supervisors, which run on their own goroutines, look healthy.
+type heartbeat struct {
+	last atomic.Int64 // nanoseconds since heartbeatEpoch (monotonic)
+}
+
+// heartbeatEpoch makes the heartbeat monotonic: time.Since reads the
+// monotonic clock.
+var heartbeatEpoch = time.Now()
+
+func (h *heartbeat) beat() { h.last.Store(int64(time.Since(heartbeatEpoch))) }
+
+// errMainLoopStuck: the main loop has not beaten within the limit.
+var errMainLoopStuck = errors.New("main loop not responding")
+
+// check reports whether the loop beat within limit of now; limit 0
+// (no watchdog) always passes.
+func (h *heartbeat) check(now time.Time, limit time.Duration) error {
+	if limit <= 0 {
+		return nil
+	}
+	if now.Sub(heartbeatEpoch)-time.Duration(h.last.Load()) > limit {
+		// The limit, not the age: a stable reason is logged once.
+		return fmt.Errorf("%w within %v", errMainLoopStuck, limit)
+	}
+	return nil
 }
 
 // errSupervisionStuck: a lock the supervision loop needs stayed held

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,50 +117,68 @@ func TestSDNotifierFromEnv(t *testing.T) {
 	}
 }
 
-// TestSDNotifyServe drives the notification loop tick by tick: pings only
-// while healthy, a withheld ping says why in STATUS=, SIGHUP brackets the
-// reload with RELOADING=1 and READY=1, and the end says STOPPING=1.
-func TestSDNotifyServe(t *testing.T) {
+// probeAnswer is one health probe's answer, given by the test.
+type probeAnswer struct {
+	status string
+	err    error
+}
+
+// startSession runs an sdSession's watchdog loop against a real socket;
+// each health probe takes its answer from the returned channel.
+func startSession(t *testing.T) (*sdSession, *notifyListener, chan<- time.Time, chan<- probeAnswer, *testutil.SyncBuffer, context.CancelFunc) {
+	t.Helper()
 	l := listenNotify(t, false)
-	n := &sdNotifier{addr: l.addr}
+	// An hour between pings: the heartbeat is fresh unless a tick says
+	// otherwise with its time.
+	n := &sdNotifier{addr: l.addr, watchdogEvery: time.Hour}
 	tick := make(chan time.Time)
-	hup := make(chan os.Signal)
-	// Each probe takes its answer from the test: the state, or why
-	// supervision is stuck.
-	type probe struct {
-		status string
-		err    error
-	}
-	healthy := make(chan probe, 1)
-	ready, restarting := "dnsd ready (restarts 0)", "dnsd restarting (restarts 1)"
+	answers := make(chan probeAnswer, 1)
 	health := func() (string, error) {
-		p := <-healthy
-		return p.status, p.err
+		select {
+		case a := <-answers:
+			return a.status, a.err
+		case <-time.After(10 * time.Second):
+			return "", errors.New("test gave no answer")
+		}
+	}
+	var logged testutil.SyncBuffer
+	s := newSDSession(n, health, func(err error) { fmt.Fprintln(&logged, err) })
+	s.ready("dnsd ready (restarts 0)")
+	if got := l.next(t); got != "READY=1\nSTATUS=dnsd ready (restarts 0)\n" {
+		t.Fatalf("ready: %q", got)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	var logged testutil.SyncBuffer
 	go func() {
-		n.serve(ctx, health, tick, hup, ready, func(err error) { fmt.Fprintln(&logged, err) })
+		s.serve(ctx, tick)
 		close(done)
 	}()
-	defer func() {
+	stop := func() {
 		cancel()
 		<-done
-	}()
+	}
+	t.Cleanup(stop)
+	return s, l, tick, answers, &logged, stop
+}
 
+// TestSDNotifyServe drives the watchdog loop tick by tick: pings only
+// while healthy, a withheld ping says why in STATUS= (once per reason),
+// and the end says STOPPING=1.
+func TestSDNotifyServe(t *testing.T) {
+	_, l, tick, answers, logged, stop := startSession(t)
+	ready, restarting := "dnsd ready (restarts 0)", "dnsd restarting (restarts 1)"
 	steps := []struct {
 		name  string
-		probe probe
+		probe probeAnswer
 		want  string
 	}{
-		{"healthy tick", probe{ready, nil}, "WATCHDOG=1\n"},
-		{"stuck tick", probe{"", errSupervisionStuck}, "STATUS=watchdog withheld: supervision state locked\n"},
-		{"healthy again", probe{ready, nil}, "WATCHDOG=1\n"},
-		{"status change", probe{restarting, nil}, "WATCHDOG=1\nSTATUS=dnsd restarting (restarts 1)\n"},
+		{"healthy tick", probeAnswer{ready, nil}, "WATCHDOG=1\n"},
+		{"stuck tick", probeAnswer{"", errSupervisionStuck}, "STATUS=watchdog withheld: supervision state locked\n"},
+		{"healthy again", probeAnswer{ready, nil}, "WATCHDOG=1\n"},
+		{"status change", probeAnswer{restarting, nil}, "WATCHDOG=1\nSTATUS=dnsd restarting (restarts 1)\n"},
 	}
 	for _, st := range steps {
-		healthy <- st.probe
+		answers <- st.probe
 		tick <- time.Now()
 		if got := l.next(t); got != st.want {
 			t.Fatalf("%s: got %q, want %q", st.name, got, st.want)
@@ -170,34 +187,128 @@ func TestSDNotifyServe(t *testing.T) {
 
 	// A second stuck tick with the same reason sends nothing; the healthy
 	// tick after it proves nothing was queued in between.
-	healthy <- probe{"", errSupervisionStuck}
+	answers <- probeAnswer{"", errSupervisionStuck}
 	tick <- time.Now()
 	if got := l.next(t); !strings.HasPrefix(got, "STATUS=watchdog withheld") {
 		t.Fatalf("got %q", got)
 	}
-	healthy <- probe{"", errSupervisionStuck}
+	answers <- probeAnswer{"", errSupervisionStuck}
 	tick <- time.Now()
-	healthy <- probe{restarting, nil}
+	answers <- probeAnswer{restarting, nil}
 	tick <- time.Now()
 	if got := l.next(t); got != "WATCHDOG=1\n" {
 		t.Fatalf("repeated withheld reason re-sent or ping lost: %q", got)
 	}
 
-	healthy <- probe{restarting, nil}
-	hup <- syscall.SIGHUP
-	if got := l.next(t); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
-		t.Fatalf("reload starts with %q", got)
-	}
-	if got := l.next(t); got != "READY=1\nSTATUS=dnsd restarting (restarts 1)\n" {
-		t.Fatalf("reload ends with %q", got)
-	}
-
-	cancel()
+	stop()
 	if got := l.next(t); got != "STOPPING=1\nSTATUS=stopping\n" {
 		t.Fatalf("stop: %q", got)
 	}
 	if !strings.Contains(logged.String(), "watchdog ping withheld") {
 		t.Errorf("withheld ping not logged: %q", logged.String())
+	}
+}
+
+// TestSDNotifyWatchdogChecksMainLoop: a main loop that has not beaten
+// within the ping interval withholds the ping even though supervision is
+// healthy (the probe is not even asked); a beat brings the ping back.
+func TestSDNotifyWatchdogChecksMainLoop(t *testing.T) {
+	s, l, tick, answers, logged, _ := startSession(t)
+	// Two hours from now the last beat is older than the hour between
+	// pings: the loop looks wedged.
+	tick <- time.Now().Add(2 * time.Hour)
+	got := l.next(t)
+	if got != "STATUS=watchdog withheld: main loop not responding within 1h0m0s\n" {
+		t.Fatalf("stale heartbeat: got %q", got)
+	}
+	// Had the probe been asked, it would have found no answer and the
+	// reason would be "test gave no answer".
+	answers <- probeAnswer{"dnsd ready (restarts 0)", nil}
+	s.beat()
+	tick <- time.Now()
+	if got := l.next(t); got != "WATCHDOG=1\n" {
+		t.Fatalf("after a beat: %q", got)
+	}
+	if !strings.Contains(logged.String(), "main loop not responding") {
+		t.Errorf("withheld ping not logged: %q", logged.String())
+	}
+}
+
+// TestSDNotifyReload: RELOADING=1 when the main loop starts a reload,
+// READY=1 only when it says the reload finished, even if the watchdog
+// pings in between.
+func TestSDNotifyReload(t *testing.T) {
+	s, l, tick, answers, _, _ := startSession(t)
+	s.reloading()
+	if got := l.next(t); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") || !strings.HasSuffix(got, "\nSTATUS=reloading\n") {
+		t.Fatalf("reload starts with %q", got)
+	}
+	// Supervision answers during the reload: that is a ping, not READY=1.
+	answers <- probeAnswer{"dnsd ready (restarts 0)", nil}
+	tick <- time.Now()
+	if got := l.next(t); got != "WATCHDOG=1\nSTATUS=dnsd ready (restarts 0)\n" {
+		t.Fatalf("ping during the reload: %q", got)
+	}
+	answers <- probeAnswer{"dnsd ready (restarts 0)", nil}
+	s.reloaded()
+	if got := l.next(t); got != "READY=1\nSTATUS=dnsd ready (restarts 0)\n" {
+		t.Fatalf("reload ends with %q", got)
+	}
+	// A reload while supervision is stuck still ends: READY=1 says why.
+	s.reloading()
+	l.next(t)
+	answers <- probeAnswer{"", errSupervisionStuck}
+	s.reloaded()
+	if got := l.next(t); got != "READY=1\nSTATUS=reload: supervision state locked\n" {
+		t.Fatalf("reload with stuck supervision ends with %q", got)
+	}
+}
+
+// TestSDSessionNil: outside systemd the master's session is nil and the
+// main loop's calls do nothing.
+func TestSDSessionNil(t *testing.T) {
+	var s *sdSession
+	s.reloading()
+	s.reloaded()
+	s.beat()
+	if s.heartbeatTicks(context.Background()) != nil {
+		t.Error("heartbeat ticks without systemd")
+	}
+	noWatchdog := newSDSession(&sdNotifier{addr: "/nonexistent"}, nil, func(error) {})
+	if noWatchdog.heartbeatTicks(context.Background()) != nil {
+		t.Error("heartbeat ticks without a watchdog")
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	var h heartbeat
+	h.beat()
+	now := time.Now()
+	tests := []struct {
+		name  string
+		at    time.Time
+		limit time.Duration
+		stuck bool
+	}{
+		{"fresh", now, time.Minute, false},
+		{"just within", now.Add(59 * time.Second), time.Minute, false},
+		{"stale", now.Add(2 * time.Minute), time.Minute, true},
+		{"no watchdog", now.Add(time.Hour), 0, false},
+	}
+	for _, tc := range tests {
+		err := h.check(tc.at, tc.limit)
+		if (err != nil) != tc.stuck || err != nil && !errors.Is(err, errMainLoopStuck) {
+			t.Errorf("%s: check = %v, want stuck %v", tc.name, err, tc.stuck)
+		}
+	}
+	for _, tc := range []struct{ every, want time.Duration }{
+		{15 * time.Second, time.Second},
+		{2 * time.Second, 500 * time.Millisecond},
+		{time.Nanosecond, time.Millisecond},
+	} {
+		if got := heartbeatEvery(tc.every); got != tc.want {
+			t.Errorf("heartbeatEvery(%v) = %v, want %v", tc.every, got, tc.want)
+		}
 	}
 }
 

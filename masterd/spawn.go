@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -35,8 +34,14 @@ type sandboxPlan struct {
 	// set; it still empties every other set, sets no_new_privs and
 	// installs its filter.
 	keepBounding bool
-	uid, gid     int
-	chroot       string // "" in the fallback
+	// uid and gid are user= and group= (root only): the dhcp-script
+	// helper's default user, and every worker's unless forRole says
+	// otherwise.
+	uid, gid int
+	// roles is each worker role's own user (root only): dns-user and
+	// dhcp-user, defaulting to user= (lookupRoleUsers).
+	roles  map[string]roleUser
+	chroot string // "" in the fallback
 	// hardening is the mode and its layers (hardening.go), for the log
 	// and moatctl status.
 	hardening Hardening
@@ -78,9 +83,14 @@ func planSandbox(cfg *config.Config) (sandboxPlan, error) {
 	}
 	p.chroot = chroot
 	if p.root {
-		p.uid, p.gid, err = lookupWorkerUser(cfg)
+		if p.uid, p.gid, err = lookupWorkerUser(cfg); err != nil {
+			return p, err
+		}
+		if p.roles, err = lookupRoleUsers(cfg); err != nil {
+			return p, err
+		}
 	}
-	return p, err
+	return p, nil
 }
 
 // lookupWorkerUser resolves user= and group= (dnsmasq's defaults: nobody,
@@ -90,21 +100,9 @@ func lookupWorkerUser(cfg *config.Config) (uid, gid int, err error) {
 	if name == "" {
 		name = config.DefaultUser
 	}
-	u, err := user.Lookup(name)
+	uid, gid, err = lookupAccount(name, cfg.Group) // hardening_users.go
 	if err != nil {
 		return 0, 0, fmt.Errorf("user %s: %w", name, err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	if cfg.Group != "" {
-		g, err := user.LookupGroup(cfg.Group)
-		if err != nil {
-			return 0, 0, fmt.Errorf("group %s: %w", cfg.Group, err)
-		}
-		gid, _ = strconv.Atoi(g.Gid)
-	}
-	if uid == 0 || gid == 0 {
-		return 0, 0, fmt.Errorf("user %s: workers must not run as root or group 0", name)
 	}
 	return uid, gid, nil
 }
@@ -163,7 +161,8 @@ func (m *master) spawn(role string) (*worker, error) {
 	defer workerEnd.Close()
 	spec := seccomp.Spec{Role: role, Chroot: m.sandbox.chroot, MaxFiles: maxWorkerFiles, KeepBoundingSet: m.sandbox.keepBounding}
 	if m.sandbox.root {
-		spec.SwitchUser, spec.UID, spec.GID = true, m.sandbox.uid, m.sandbox.gid
+		who := m.sandbox.forRole(role) // dns-user, dhcp-user, else user= (hardening_users.go)
+		spec.SwitchUser, spec.UID, spec.GID = true, who.uid, who.gid
 	}
 	cmd := exec.Command(m.workerExe(), append([]string{WorkerArg, role}, spec.Args()...)...)
 	cmd.Args[0] = "moatd-" + role

@@ -172,7 +172,7 @@ func (s *supervisor) start(w *worker) error {
 	if ready == nil {
 		return s.violationErr(w, fmt.Sprintf("expected Ready, got %T", m.GetMsg()))
 	}
-	if err := s.m.sandbox.verify(w.pid, ready.GetSandbox()); err != nil {
+	if err := s.m.sandbox.forRole(s.role).verify(w.pid, ready.GetSandbox()); err != nil { // its own user (hardening_users.go)
 		return s.violationErr(w, "sandbox not in force: "+err.Error())
 	}
 	s.m.log.printf("master", "%s[%d] ready: %s", s.role, w.pid, describeSandbox(ready.GetSandbox()))
@@ -251,7 +251,7 @@ func (s *supervisor) limit() int {
 // exit non-zero.
 func (s *supervisor) giveUp(crashes int, over time.Duration) {
 	over = over.Round(time.Millisecond)
-	s.m.log.auditEvent(auditWorkerGiveUp, s.role, 0, "crashes", crashes, "over", over, "healthy-run", healthyRun)
+	s.m.log.auditEvent(auditWorkerGiveUp, s.role, 0, "crashes", crashes, "over", over, "healthy-run", healthyRun, "then", "master-exits")
 	err := fmt.Errorf("%s died %d times in a row, each within %v of its start (over %v): not restarting it; exiting so that the service manager decides", s.role, crashes, healthyRun, over)
 	s.m.log.printf("master", "%v", err)
 	s.m.fail(err)

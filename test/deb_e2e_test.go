@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/moatdns/moat/internal/testutil"
 )
@@ -39,6 +38,15 @@ func TestDebPackage(t *testing.T) {
 	if uid <= 0 {
 		t.Fatalf("postinst created no moatd user in %s/etc/passwd", root)
 	}
+	// One user per worker role, as the packaged configuration names them.
+	dnsUID, dhcpUID := passwdUID(t, root, "moatd-dns"), passwdUID(t, root, "moatd-dhcp")
+	if dnsUID <= 0 || dhcpUID <= 0 || dnsUID == uid || dhcpUID == uid || dnsUID == dhcpUID {
+		t.Fatalf("postinst users: moatd %d, moatd-dns %d, moatd-dhcp %d; want three distinct system users", uid, dnsUID, dhcpUID)
+	}
+	if conf, err := os.ReadFile(filepath.Join(root, "etc/moat/moatd.conf")); err != nil ||
+		!strings.Contains(string(conf), "\ndns-user=moatd-dns\n") || !strings.Contains(string(conf), "\ndhcp-user=moatd-dhcp\n") {
+		t.Errorf("packaged moatd.conf does not name the role users (%v):\n%s", err, conf)
+	}
 	if fi, err := os.Stat(filepath.Join(root, "var/lib/moatd")); err != nil {
 		t.Errorf("state directory: %v", err)
 	} else if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != uid || fi.Mode().Perm() != 0o750 {
@@ -59,8 +67,9 @@ func TestDebPackage(t *testing.T) {
 	if dnsd == 0 {
 		t.Fatal("installed moatd has no dnsd worker")
 	}
-	if f := strings.Fields(procStatus(t, dnsd)["Uid"]); len(f) == 0 || f[0] != strconv.Itoa(uid) {
-		t.Errorf("dnsd Uid = %v, want the package's moatd user %d", f, uid)
+	// The test configuration has no DHCP: dnsd runs, as dns-user.
+	if f := strings.Fields(procStatus(t, dnsd)["Uid"]); len(f) == 0 || f[0] != strconv.Itoa(dnsUID) {
+		t.Errorf("dnsd Uid = %v, want the package's moatd-dns user %d", f, dnsUID)
 	}
 	stopMoatd(t, m)
 
@@ -90,11 +99,14 @@ func TestDebPackage(t *testing.T) {
 			t.Errorf("after purge /%s still exists (%v)", gone, err)
 		}
 	}
-	if passwdUID(t, root, "moatd") >= 0 {
-		t.Error("after purge the moatd user still exists")
-	}
-	if group, _ := os.ReadFile(filepath.Join(root, "etc/group")); strings.Contains(string(group), "\nmoatd:") {
-		t.Error("after purge the moatd group still exists")
+	group, _ := os.ReadFile(filepath.Join(root, "etc/group"))
+	for _, name := range []string{"moatd", "moatd-dns", "moatd-dhcp"} {
+		if passwdUID(t, root, name) >= 0 {
+			t.Errorf("after purge the %s user still exists", name)
+		}
+		if strings.Contains("\n"+string(group), "\n"+name+":") {
+			t.Errorf("after purge the %s group still exists", name)
+		}
 	}
 }
 
@@ -382,22 +394,7 @@ func runUnit(t *testing.T, n *netns, unit string, prefix []string, exe string, m
 		t.Fatalf("%s ExecStartPre: %v\n%s", filepath.Base(unit), err, out)
 	}
 	argv := command("ExecStart")
-	m := &moatd{cmd: n.command(argv[0], argv[1:]...), out: &testutil.SyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", filepath.Base(unit), err)
-	}
-	go func() {
-		m.err = m.cmd.Wait()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		stopMoatd(t, m)
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(unit), m.out.String())
-		}
-	})
-	return m
+	return runMoatd(t, n.command(argv[0], argv[1:]...), "")
 }
 
 // startInstalledMoatd runs root's moatd as root's moatd.service would,
@@ -465,22 +462,4 @@ func startUnprivilegedUnit(t *testing.T, n *netns, root string, uid int) *moatd 
 	move := strings.NewReplacer("--conf-file=/etc/moat/moatd.conf", "--conf-file="+conf,
 		"--run-dir=/run/moatd", "--run-dir="+runDir, "=/var/lib/moatd/", "="+root+"/var/lib/moatd/")
 	return runUnit(t, n, unit, prefix, filepath.Join(root, "usr/sbin/moatd"), move)
-}
-
-// stopMoatd ends m with SIGTERM (SIGKILL after 5s) and waits for it; it
-// may be called more than once.
-func stopMoatd(t *testing.T, m *moatd) {
-	t.Helper()
-	select {
-	case <-m.exited:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(5 * time.Second):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
 }

@@ -5,9 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/moatdns/moat/internal/testutil"
 )
 
 // TestUnprivilegedDevelopmentMode runs moatd the way `make run` does for
@@ -40,22 +37,7 @@ func TestUnprivilegedDevelopmentMode(t *testing.T) {
 		t.Errorf("workers of an unprivileged master have no chroot:\n%s", out)
 	}
 
-	m := &moatd{cmd: n.command("setpriv", append(asNobody, "--conf-file="+conf, "--no-daemon")...), out: &testutil.SyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		m.err = m.cmd.Wait()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-		if t.Failed() {
-			t.Logf("moatd output:\n%s", m.out.String())
-		}
-	})
+	m := runMoatd(t, n.command("setpriv", append(asNobody, "--conf-file="+conf, "--no-daemon")...), "")
 	m.waitReady(t)
 	if got := strings.TrimSpace(n.dig("@127.0.0.1", "-p", "5353", "+short", "forwarded.test")); got != "192.0.2.55" {
 		t.Errorf("forwarded.test = %q, want 192.0.2.55", got)

@@ -142,29 +142,48 @@ func startMoatd(t *testing.T, n *netns, conf string, files map[string]string, ex
 		t.Fatal(err)
 	}
 	args := append([]string{"--conf-file=" + confPath, "--keep-in-foreground", "--log-facility=-"}, extraArgs...)
-	m := &moatd{cmd: n.command(moatdBin, args...), out: &testutil.SyncBuffer{}, dir: dir, exited: make(chan struct{})}
+	m := runMoatd(t, n.command(moatdBin, args...), dir)
+	return m
+}
+
+// runMoatd starts cmd, a moatd under test: its output is kept and its
+// exit noted; when the test ends it is stopped (SIGTERM, then SIGKILL),
+// and its output logged if the test failed.
+func runMoatd(t *testing.T, cmd *exec.Cmd, dir string) *moatd {
+	t.Helper()
+	m := &moatd{cmd: cmd, out: &testutil.SyncBuffer{}, dir: dir, exited: make(chan struct{}), started: time.Now()}
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	m.started = time.Now()
 	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start moatd: %v", err)
+		t.Fatalf("start %s: %v", filepath.Base(cmd.Path), err)
 	}
 	go func() {
 		m.err = m.cmd.Wait()
 		close(m.exited)
 	}()
 	t.Cleanup(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
+		stopMoatd(t, m)
 		if t.Failed() {
 			t.Logf("moatd output:\n%s", m.out.String())
 		}
 	})
 	return m
+}
+
+// stopMoatd stops m if it still runs: SIGTERM, then SIGKILL after 5 s.
+func stopMoatd(t *testing.T, m *moatd) {
+	t.Helper()
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
 }
 
 // waitReady waits for the master's "started" line.

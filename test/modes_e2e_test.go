@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/moatdns/moat/internal/testutil"
 )
@@ -33,13 +32,24 @@ type deploymentMode struct {
 	masterUID  string
 	masterCaps uint64   // the master's CapEff and CapPrm after start
 	logLines   []string // lines the master must log once at start
+	conf       string   // more configuration lines
+	// workerUIDs is each worker's uid; a role not listed runs as 65534.
+	workerUIDs map[string]string
 }
+
+// roleUsersConf gives dnsd and dhcpd users of their own (nobody, daemon:
+// accounts every Debian-like system has), so that neither can signal or
+// trace the other; only a root master can apply it.
+const roleUsersConf = "dns-user=nobody\ndhcp-user=daemon\n"
 
 var deploymentModes = []deploymentMode{
 	{
 		name: "root", dnsPort: 53, dhcp: true, masterUID: "0",
 		masterCaps: 0, // not checked: root keeps root's capabilities
-		logLines:   []string{"event=hardening role=master pid=", "mode=root uid=0 master-caps=all ", "missing=master-capabilities\n"},
+		logLines: []string{"event=hardening role=master pid=", "mode=root uid=0 master-caps=all ", "missing=master-capabilities\n",
+			"sandbox: hardening uid-switch: workers switch to their users: dnsd as nobody (uid 65534, dns-user), dhcpd as daemon (uid 1, dhcp-user)\n"},
+		conf:       roleUsersConf,
+		workerUIDs: map[string]string{"dnsd": "65534", "dhcpd": "1"},
 	},
 	{
 		// "Run as nobody with CAP_NET_BIND_SERVICE": CAP_NET_ADMIN is
@@ -55,7 +65,10 @@ var deploymentModes = []deploymentMode{
 			"dropped CAP_NET_ADMIN",
 			"hardening missing ebpf-filter: no CAP_BPF",
 			"socket filters: mode auto: classic BPF",
+			// No uid switch without root: the role users are ignored, once.
+			"hardening missing uid-switch: the master is not root: workers keep uid 65534 (no per-role user); they are not dumpable, so other processes of that uid cannot ptrace them; ignored: dns-user=nobody, dhcp-user=daemon\n",
 		},
+		conf: roleUsersConf,
 	},
 	{
 		// DNS only, with CAP_BPF: the eBPF filters load, and CAP_NET_RAW
@@ -107,6 +120,7 @@ func runDeploymentMode(t *testing.T, mode deploymentMode) {
 	if mode.dhcp {
 		conf += fmt.Sprintf("interface=%s\ndhcp-range=192.0.2.50,192.0.2.99,12h\ndhcp-leasefile=%s/leases\nno-ping\n", l.srvIf, dir)
 	}
+	conf += mode.conf
 	confPath := filepath.Join(dir, "moatd.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,7 +163,20 @@ func runDeploymentMode(t *testing.T, mode deploymentMode) {
 			t.Errorf("no %s worker", role)
 			continue
 		}
-		checkWorkerStatus(t, role, pid)
+		uid := mode.workerUIDs[role]
+		if uid == "" {
+			uid = "65534"
+		}
+		checkWorkerStatus(t, role, pid, uid)
+	}
+	if len(mode.workerUIDs) > 1 {
+		// Users of their own: dnsd and dhcpd are different uids, so
+		// neither may signal the other (kill(2) needs a matching uid).
+		dnsUID := strings.Fields(procStatus(t, workers["dnsd"])["Uid"])
+		dhcpUID := strings.Fields(procStatus(t, workers["dhcpd"])["Uid"])
+		if len(dnsUID) == 0 || len(dhcpUID) == 0 || dnsUID[0] == dhcpUID[0] {
+			t.Errorf("dnsd uid %v, dhcpd uid %v: want different users", dnsUID, dhcpUID)
+		}
 	}
 }
 
@@ -172,9 +199,9 @@ func checkMasterStatus(t *testing.T, mode deploymentMode, pid int) {
 }
 
 // checkWorkerStatus checks that a worker holds nothing: every capability
-// set empty, no_new_privs, a seccomp filter, a non-root uid and a root
-// directory that is not the host's.
-func checkWorkerStatus(t *testing.T, role string, pid int) {
+// set empty, no_new_privs, a seccomp filter, uid (every one of real,
+// effective, saved) and a root directory that is not the host's.
+func checkWorkerStatus(t *testing.T, role string, pid int, uid string) {
 	t.Helper()
 	st := procStatus(t, pid)
 	for _, k := range []string{"CapEff", "CapPrm", "CapBnd", "CapAmb", "CapInh"} {
@@ -185,8 +212,8 @@ func checkWorkerStatus(t *testing.T, role string, pid int) {
 	if st["NoNewPrivs"] != "1" || st["Seccomp"] != "2" {
 		t.Errorf("%s NoNewPrivs = %q Seccomp = %q, want 1 and 2", role, st["NoNewPrivs"], st["Seccomp"])
 	}
-	if f := strings.Fields(st["Uid"]); len(f) != 4 || f[0] != "65534" || f[1] != "65534" || f[2] != "65534" {
-		t.Errorf("%s Uid = %q, want 65534 (nobody)", role, st["Uid"])
+	if f := strings.Fields(st["Uid"]); len(f) != 4 || f[0] != uid || f[1] != uid || f[2] != uid {
+		t.Errorf("%s Uid = %q, want %s", role, st["Uid"], uid)
 	}
 	root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
 	if err != nil {
@@ -222,28 +249,7 @@ func startMoatdAs(t *testing.T, n *netns, asNobody []string, args ...string) *mo
 	if asNobody != nil {
 		cmd = n.command("setpriv", append(append(append([]string{}, asNobody...), moatdBin), args...)...)
 	}
-	m := &moatd{cmd: cmd, out: &testutil.SyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start moatd: %v", err)
-	}
-	go func() {
-		m.err = m.cmd.Wait()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
-		if t.Failed() {
-			t.Logf("moatd output:\n%s", m.out.String())
-		}
-	})
-	return m
+	return runMoatd(t, cmd, "")
 }
 
 // noUserNSHelperEnv turns the test binary into the helper of
@@ -327,27 +333,7 @@ func TestDeploymentModeWithoutUserNamespaces(t *testing.T) {
 		t.Errorf("check-sandbox does not say why there is no user namespace:\n%s", out)
 	}
 
-	m := &moatd{cmd: helper("--conf-file="+confPath, "--keep-in-foreground", "--log-facility=-"), out: &testutil.SyncBuffer{}, exited: make(chan struct{}), started: time.Now()}
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		m.err = m.cmd.Wait()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
-		if t.Failed() {
-			t.Logf("moatd output:\n%s", m.out.String())
-		}
-	})
+	m := runMoatd(t, helper("--conf-file="+confPath, "--keep-in-foreground", "--log-facility=-"), "")
 	m.waitReady(t)
 	if got := strings.TrimSpace(n.dig("@127.0.0.1", "-p", "5353", "+short", "forwarded.test")); got != "192.0.2.55" {
 		t.Errorf("forwarded.test = %q, want 192.0.2.55", got)

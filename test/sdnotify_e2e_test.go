@@ -60,24 +60,10 @@ func TestSystemdNotify(t *testing.T) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := &moatd{cmd: l.srv.command(moatdBin, "--conf-file="+confPath, "--keep-in-foreground", "--log-facility=-", "--pid-file=", "--run-dir="+filepath.Join(dir, "run")),
-		out: &testutil.SyncBuffer{}, dir: dir, exited: make(chan struct{}), started: time.Now()}
+	cmd := l.srv.command(moatdBin, "--conf-file="+confPath, "--keep-in-foreground", "--log-facility=-", "--pid-file=", "--run-dir="+filepath.Join(dir, "run"))
 	// WATCHDOG_USEC as systemd sets it for WatchdogSec=1s: a ping every 0.5s.
-	m.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=1000000")
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		m.err = m.cmd.Wait()
-		close(m.exited)
-	}()
-	t.Cleanup(func() {
-		stopMoatd(t, m)
-		if t.Failed() {
-			t.Logf("moatd output:\n%s", m.out.String())
-		}
-	})
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sockPath, "WATCHDOG_USEC=1000000")
+	m := runMoatd(t, cmd, dir)
 
 	first := nextNote(t, m, notes)
 	if !strings.HasPrefix(first, "READY=1\n") {

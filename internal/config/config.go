@@ -89,6 +89,10 @@ type Config struct {
 	// control socket and the metrics endpoint (control.go, issue 6).
 	Control ControlOptions
 
+	// Roles (dns-user, dhcp-user): each worker's own user; "" is
+	// user='s (role_users.go, issue 7).
+	Roles RoleUsers
+
 	// Files lists every configuration file read, in order.
 	Files []string
 }

@@ -131,6 +131,8 @@ func TestImplementedOptions(t *testing.T) {
 		"no-0x20-encode", "do-0x20-encode",
 		// issue 6: moatctl's control socket and metrics (control.go)
 		"control-socket", "control-group", "metrics",
+		// issue 7: per-role users (role_users.go)
+		"dns-user", "dhcp-user",
 	}
 	implemented := map[string]bool{}
 	for _, o := range Options() {

@@ -58,6 +58,7 @@ func (c *Config) String() string {
 	if c.Group != "" {
 		line("group", c.Group)
 	}
+	printRoleUsers(c, line) // dns-user, dhcp-user (role_users.go)
 	flag("keep-in-foreground", c.KeepInForeground)
 	flag("no-daemon", c.NoDaemon)
 	switch {

@@ -209,4 +209,6 @@ var table = []option{
 	opt("control-socket", 0, ArgRequired, "<path>|off", "The master's control socket for moatctl (default <run-dir>/moatd.ctl).").does(setControlSocket).once().moat(),
 	opt("control-group", 0, ArgRequired, "<group>", "A group allowed to use the control socket besides root.").does(setControlGroup).once().moat(),
 	opt("metrics", 0, ArgRequired, "<host:port>|<path>", "Serve Prometheus metrics on this TCP address or Unix socket (default off).").does(setMetrics).once().moat(),
+	opt("dns-user", 0, ArgRequired, "<user>", "Run dnsd as this user (default: user=), so that it cannot signal or trace dhcpd.").does(setDNSUser).once().moat(),
+	opt("dhcp-user", 0, ArgRequired, "<user>", "Run dhcpd as this user (default: user=), so that it cannot signal or trace dnsd.").does(setDHCPUser).once().moat(),
 }
