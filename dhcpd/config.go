@@ -100,13 +100,9 @@ func (s *server) configStream(m *ipcpb.Envelope) error {
 	if dc == nil {
 		return nil // the old configuration serves until the end
 	}
-	if err := s.apply(dc); err != nil {
-		return err
-	}
-	if s.ping != nil {
-		s.ping.forget() // they were the old engine's
-	}
-	return nil
+	// Probes in flight stay with the pinger: the new engine answers
+	// them (apply).
+	return s.apply(dc)
 }
 
 func recvNoFDs(conn *ipc.Conn, what string) (*ipcpb.Envelope, error) {
@@ -123,9 +119,11 @@ func recvNoFDs(conn *ipc.Conn, what string) (*ipcpb.Envelope, error) {
 
 // apply parses a DHCPConfig and swaps in a new engine built from it.
 // The master checked the text parses before sending it, so an error
-// here means a confused master: dhcpd stops rather than guess. The
-// leases of the old engine carry over; probes and commits in flight do
-// not (a held ACK is lost and its client asks again).
+// here means a confused master: dhcpd stops rather than guess. What the
+// old engine had carries over (dhcpserver.Engine.CarryOver): its
+// leases, and what clients wait for: a DISCOVER parked for its ping
+// check is answered by the new engine when the probe ends, and an ACK
+// held for its commit leaves when the master confirms it.
 func (s *server) apply(dc *ipcpb.DHCPConfig) error {
 	if dc.GetGeneration() <= s.generation {
 		return fmt.Errorf("dhcp config: generation %d after %d", dc.GetGeneration(), s.generation)
@@ -143,8 +141,7 @@ func (s *server) apply(dc *ipcpb.DHCPConfig) error {
 		return fmt.Errorf("dhcp config generation %d: %w", dc.GetGeneration(), err)
 	}
 	if s.engine != nil {
-		engine.LoadLeases(s.engine.Leases())
-		engine.ContinueIDs(s.engine)
+		engine.CarryOver(s.engine)
 	}
 	s.generation, s.cfg, s.hosts, s.engine = dc.GetGeneration(), cfg, hosts, engine
 	return nil

@@ -79,6 +79,7 @@ func (s *server) attachSockets(socks []workerproc.Socket) {
 				_ = sock.File.Close()
 				continue
 			}
+			p.drops = &s.count.drops // a parse that panics counts as ping_panic
 			s.ping = p
 			s.files = append(s.files, sock.File)
 		default:
@@ -132,10 +133,10 @@ func (s *server) addLink(l *link, files []*os.File) {
 	if old := s.links[l.iface.Index]; old != nil {
 		s.removeLink(old)
 	}
-	l.direct = newRxBatch(l)
+	l.direct = s.linkBatch(l) // rx.go: counts what it skips
 	l.free = make(chan *rxBatch, rxBatchesPerLink)
 	for range rxBatchesPerLink {
-		l.free <- newRxBatch(l)
+		l.free <- s.linkBatch(l)
 	}
 	s.links[l.iface.Index] = l
 	s.linkFiles[l.iface.Index] = files

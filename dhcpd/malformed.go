@@ -38,6 +38,13 @@ const (
 	dropMessageType
 	// dropPanic: the handler panicked (recover.go).
 	dropPanic
+	// dropOversize: longer than maxDatagram, truncated at read (rx.go).
+	dropOversize
+	// dropNotIPv4: the source address is not IPv4 (rx.go).
+	dropNotIPv4
+	// dropPingPanic: parsing an ICMP reply panicked (ping.go); the
+	// reply is dropped, the ping goroutine goes on.
+	dropPingPanic
 
 	numDropReasons
 )
@@ -52,6 +59,9 @@ var dropReasonNames = [numDropReasons]string{
 	dropNoEnd:         "no_end",
 	dropMessageType:   "bad_message_type",
 	dropPanic:         "panic",
+	dropOversize:      "oversize",
+	dropNotIPv4:       "not_ipv4",
+	dropPingPanic:     "ping_panic",
 }
 
 func (r dropReason) String() string {
@@ -80,8 +90,10 @@ func (d *dropCounts) byReason() map[string]uint64 {
 	return out
 }
 
-// dropsByReason is dhcpd's drop counters for the statistics: the
-// malformed datagrams by reason, and recovered panics ("panic").
+// dropsByReason is dhcpd's drop counters for the statistics and the
+// master's metrics (DHCPMetrics.dropped): the malformed datagrams by
+// reason, datagrams skipped at read ("oversize", "not_ipv4", rx.go), and
+// recovered panics ("panic"; "ping_panic" for ICMP replies).
 func (s *server) dropsByReason() map[string]uint64 { return s.count.drops.byReason() }
 
 // sinceLogged returns "reason=n ..." for the drops since the last call,

@@ -23,9 +23,9 @@ import (
 // use, and no reply within the wait marks it free. Probes run side by
 // side: a reply or a timeout answers only its own probe.
 //
-// send, replied, expired and forget are called from the server's loop
+// send, replied, expired and next are called from the server's loop
 // only; read runs on its own goroutine and touches nothing but the
-// socket and the channel.
+// socket, the channel and the atomic counters (readErrs, panics, drops).
 type pinger struct {
 	fd   int
 	id   uint16        // the ICMP identifier of every echo request
@@ -38,6 +38,11 @@ type pinger struct {
 	// the socket surfaces as one failed read; they are not fatal).
 	readErrs atomic.Uint64
 	sendErrs atomic.Uint64
+	// panics counts replies whose parsing panicked (ping_recover.go);
+	// drops, when set, counts them too under "ping_panic", for the
+	// server's drop counters (log and metrics).
+	panics atomic.Uint64
+	drops  *dropCounts
 }
 
 // probe is one echo request in flight, for the engine's Probe id.
@@ -156,14 +161,6 @@ func (p *pinger) next() (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// forget drops every probe: the engine they belong to was replaced.
-func (p *pinger) forget() {
-	for _, pr := range p.queue {
-		pr.done = true
-	}
-	clear(p.pending)
-}
-
 // read delivers every echo reply the filter lets through until the
 // socket is closed.
 func (p *pinger) read(out chan<- dhcpserver.EchoReply) {
@@ -172,7 +169,7 @@ func (p *pinger) read(out chan<- dhcpserver.EchoReply) {
 		n, _, err := unix.Recvfrom(p.fd, buf, 0)
 		switch {
 		case err == nil:
-			if r, ok := dhcpserver.ParseEchoReply(buf[:n]); ok && r.ID == p.id {
+			if r, ok := p.parseReply(buf[:n]); ok { // recovers a panic (ping_recover.go)
 				out <- r
 			}
 		case err == unix.EINTR:

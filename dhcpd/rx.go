@@ -31,6 +31,9 @@ type rxBatch struct {
 	lens [rxBatchSize]int    // -1: skip datagram i (truncated, not IPv4)
 	src  [rxBatchSize]netip.AddrPort
 	dst  [rxBatchSize]netip.Addr
+	// count receives the datagrams skipped at read (reasons oversize and
+	// not_ipv4, malformed.go); nil counts nothing (tests).
+	count *counters
 
 	hdrs  [rxBatchSize]unix.Mmsghdr
 	iovs  [rxBatchSize]unix.Iovec
@@ -51,6 +54,25 @@ func newRxBatch(l *link) *rxBatch {
 		h.Control = &b.oob[i*pktinfoSpace]
 	}
 	return b
+}
+
+// linkBatch is a batch of l's whose skipped datagrams count in s's drop
+// counters.
+func (s *server) linkBatch(l *link) *rxBatch {
+	b := newRxBatch(l)
+	b.count = &s.count
+	return b
+}
+
+// skip marks datagram i skipped and counts why. These are not malformed
+// requests (the datagram was never looked at): a datagram over
+// maxDatagram, which the kernel truncated (dnsmasq would grow its buffer;
+// no DHCP client sends one), or one from anything but IPv4.
+func (b *rxBatch) skip(i int, why dropReason) {
+	b.lens[i] = -1
+	if b.count != nil {
+		b.count.drops.note(why)
+	}
 }
 
 // recv reads up to rxBatchSize datagrams from fd without blocking:
@@ -76,8 +98,12 @@ func (b *rxBatch) recv(fd uintptr) error {
 		for i := 0; i < b.n; i++ {
 			h := &b.hdrs[i].Hdr
 			name := &b.names[i]
-			if h.Flags&unix.MSG_TRUNC != 0 || name.Family != unix.AF_INET {
-				b.lens[i] = -1 // larger than any DHCP message we read, or not IPv4
+			if h.Flags&unix.MSG_TRUNC != 0 {
+				b.skip(i, dropOversize) // larger than any DHCP message we read
+				continue
+			}
+			if name.Family != unix.AF_INET {
+				b.skip(i, dropNotIPv4)
 				continue
 			}
 			port := name.Port>>8 | name.Port<<8 // stored in network order

@@ -85,3 +85,73 @@ func TestReadLinkBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestRecvSkipsCounted: on real sockets, a datagram longer than the read
+// buffer (the kernel truncates it: MSG_TRUNC) and a datagram from an
+// IPv6 address are skipped and counted under oversize and not_ipv4; a
+// good datagram in the same batch is kept, and nothing counts as
+// malformed.
+func TestRecvSkipsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		family int
+		bind   unix.Sockaddr
+		sizes  []int
+		reason string
+	}{
+		{"oversize", unix.AF_INET, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}, []int{300, maxDatagram + 1, 300}, "oversize"},
+		{"not ipv4", unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}, []int{300}, "not_ipv4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fd, err := unix.Socket(tc.family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Bind(fd, tc.bind); err != nil {
+				t.Fatal(err)
+			}
+			to, err := unix.Getsockname(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range tc.sizes {
+				if err := unix.Sendto(fd, make([]byte, n), 0, to); err != nil { // to itself: loopback delivers at once
+					t.Fatal(err)
+				}
+			}
+			s := &server{}
+			b := s.linkBatch(&link{})
+			if err := b.recv(uintptr(fd)); err != nil {
+				t.Fatal(err)
+			}
+			if b.n != len(tc.sizes) {
+				t.Fatalf("read %d datagrams, want %d", b.n, len(tc.sizes))
+			}
+			skipped := 0
+			for i := 0; i < b.n; i++ {
+				good := tc.family == unix.AF_INET && tc.sizes[i] <= maxDatagram
+				if good && b.lens[i] != tc.sizes[i] || !good && b.lens[i] != -1 {
+					t.Errorf("datagram %d (%d bytes): length %d", i, tc.sizes[i], b.lens[i])
+				}
+				if !good {
+					skipped++
+				}
+			}
+			drops := s.dropsByReason()
+			var total uint64
+			for _, n := range drops {
+				total += n
+			}
+			if drops[tc.reason] != uint64(skipped) || total != uint64(skipped) {
+				t.Errorf("drops %v, want %s=%d only", drops, tc.reason, skipped)
+			}
+			if n := s.count.malformed.Load(); n != 0 {
+				t.Errorf("%d malformed: a skipped datagram was never looked at", n)
+			}
+		})
+	}
+}

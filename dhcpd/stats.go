@@ -54,6 +54,7 @@ func (s *server) metricsReport(id uint64) *ipcpb.DHCPMetrics {
 		Malformed:  s.count.malformed.Load(),
 		Overload:   s.count.overload.Load(),
 		SendFailed: s.count.sendFail.Load(),
+		Dropped:    s.dropsByReason(),
 	}
 	for i := range m.Received {
 		m.Received[i] = s.stats.received[i].Load()

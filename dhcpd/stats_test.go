@@ -40,6 +40,9 @@ func TestMetricsCounts(t *testing.T) {
 	if m.GetReceived()[1] != 1 || m.GetReceived()[0] != 1 || m.GetSent()[2] != 1 || len(m.GetSent()) != ipc.MaxDHCPMessageTypes {
 		t.Errorf("report %v", m)
 	}
+	if len(m.GetDropped()) != int(numDropReasons) || m.GetDropped()["oversize"] != 0 {
+		t.Errorf("drops by reason: %v, want all %d reasons", m.GetDropped(), numDropReasons)
+	}
 	if err := ipc.Validate(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: m}}); err != nil {
 		t.Error(err)
 	}

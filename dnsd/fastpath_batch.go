@@ -49,6 +49,7 @@ type udpLoop struct {
 
 	query  cache.Query
 	sender *replySender // replies to forwarded queries (fastpath_send.go)
+	rcodes rcodeTally   // the queued replies by RCODE, added up at flush (stats_rcode.go)
 
 	// Results of the last system call, and the callbacks handed to the
 	// runtime poller, made once so that no closure is allocated per call.
@@ -215,6 +216,7 @@ func (l *udpLoop) process(n int) {
 // queue adds a reply to datagram i of the batch to the send batch.
 func (l *udpLoop) queue(resp []byte, i int, dst netip.Addr, ifindex uint32) {
 	k := l.nsend
+	l.rcodes.note(resp)
 	l.sendData[k] = resp
 	l.sendIov[k].Base = &resp[0]
 	l.sendIov[k].SetLen(len(resp))
@@ -239,6 +241,9 @@ func (l *udpLoop) flush() {
 		return
 	}
 	l.sent = 0
+	// Counted before the send, so that a client holding its reply
+	// finds it in the metrics.
+	l.rcodes.addTo(&l.s.stats.rcodes)
 	if err := l.rc.Write(l.sendFn); err != nil {
 		l.s.stats.writeErrors.Add(uint64(l.nsend - l.sent))
 	}

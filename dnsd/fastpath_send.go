@@ -61,6 +61,7 @@ type mmsgBatch struct {
 	keep    [udpBatch][]byte
 	n       int
 	sent    int
+	rcodes  rcodeTally // the batch's replies by RCODE (stats_rcode.go)
 
 	sendFn func(fd uintptr) bool
 }
@@ -140,6 +141,7 @@ func (r *mmsgBatch) flush(rc syscall.RawConn) {
 		return
 	}
 	r.sent = 0
+	r.rcodes.addTo(&r.s.stats.rcodes) // before the send, as udpLoop.flush
 	if err := rc.Write(r.sendFn); err != nil {
 		r.s.stats.writeErrors.Add(uint64(r.n - r.sent))
 	}
@@ -149,6 +151,7 @@ func (r *mmsgBatch) flush(rc syscall.RawConn) {
 
 func (r *mmsgBatch) add(o outReply) {
 	k := r.n
+	r.rcodes.note(o.data)
 	r.keep[k] = o.data
 	r.iov[k].Base = &o.data[0]
 	r.iov[k].SetLen(len(o.data))

@@ -61,6 +61,7 @@ type counters struct {
 	tcpEvicted       atomic.Uint64 // idle connections closed for a new one
 	writeErrors      atomic.Uint64
 	panics           atomic.Uint64 // handler panics recovered (recover.go)
+	rcodes           rcodeCounts   // replies sent, by RCODE (stats_rcode.go)
 }
 
 // Server answers DNS on the sockets it was given.

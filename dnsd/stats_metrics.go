@@ -76,6 +76,7 @@ func (s *Server) metrics() *ipcpb.DNSMetrics {
 		RebindBlocked:    s.filt.rebindBlocked.Load(),
 		BogusNxdomain:    s.filt.bogusNX.Load(),
 		NonLocalDropped:  s.filt.nonLocal.Load(),
+		ResponsesByRcode: s.stats.rcodes.snapshot(), // stats_rcode.go
 	}
 	if st != nil {
 		cs = s.filt.totals.total(st.cache)

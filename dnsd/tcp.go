@@ -96,6 +96,7 @@ func (s *Server) serveTCPConn(tc *tcpConn, wildcard bool) {
 		if err := c.SetWriteDeadline(time.Now().Add(s.tcpIdle)); err != nil {
 			return
 		}
+		s.stats.rcodes.count(resp) // stats_rcode.go
 		if err := writeTCPMessage(c, resp); err != nil {
 			s.stats.writeErrors.Add(1)
 			return

@@ -125,6 +125,7 @@ func (s *Server) writeUDP(conn *net.UDPConn, resp []byte, to netip.AddrPort, pkt
 	if pktinfo {
 		oob = marshalPktinfo(oobBuf, src, ifindex)
 	}
+	s.stats.rcodes.count(resp) // stats_rcode.go
 	if _, _, err := conn.WriteMsgUDPAddrPort(resp, oob, to); err != nil {
 		s.stats.writeErrors.Add(1)
 	}

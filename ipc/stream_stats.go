@@ -18,6 +18,15 @@ const (
 	// MaxDHCPMessageTypes bounds DHCPMetrics' per-type counters: DHCP
 	// message types (option 53) are 1-18 today; room for a few more.
 	MaxDHCPMessageTypes = 32
+	// MaxDNSRcodes bounds DNSMetrics.responses_by_rcode: the RCODE of a
+	// DNS header is 4 bits.
+	MaxDNSRcodes = 16
+	// MaxDHCPDropReasons bounds DHCPMetrics.dropped (dhcpd has a dozen
+	// reasons), and maxDropReasonLen each reason's name: the names become
+	// label values in the master's /metrics, so they are short words of
+	// [a-z0-9_], never anything a client sent.
+	MaxDHCPDropReasons = 32
+	maxDropReasonLen   = 32
 )
 
 // UpstreamLatencyBoundsMs are the upper bounds, in milliseconds, of the
@@ -67,6 +76,9 @@ func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
 	if n := len(m.GetServers()); n > MaxStatsServers {
 		return invalid("servers: %d, at most %d", n, MaxStatsServers)
 	}
+	if n := len(m.GetResponsesByRcode()); n > MaxDNSRcodes {
+		return invalid("responses_by_rcode: %d, at most %d", n, MaxDNSRcodes)
+	}
 	for i, s := range m.GetServers() {
 		if s == nil {
 			return invalid("servers[%d]: nil", i)
@@ -91,5 +103,28 @@ func validateDHCPMetrics(m *ipcpb.DHCPMetrics) error {
 	if len(m.GetReceived()) > MaxDHCPMessageTypes || len(m.GetSent()) > MaxDHCPMessageTypes {
 		return invalid("received/sent: %d/%d message types, at most %d", len(m.GetReceived()), len(m.GetSent()), MaxDHCPMessageTypes)
 	}
+	if n := len(m.GetDropped()); n > MaxDHCPDropReasons {
+		return invalid("dropped: %d reasons, at most %d", n, MaxDHCPDropReasons)
+	}
+	for reason := range m.GetDropped() {
+		if !dropReasonName(reason) {
+			return invalid("dropped: reason %q is not a short word of [a-z0-9_]", reason)
+		}
+	}
 	return nil
+}
+
+// dropReasonName reports whether s may be a drop reason: 1 to
+// maxDropReasonLen characters of [a-z0-9_], starting with a letter.
+func dropReasonName(s string) bool {
+	if len(s) == 0 || len(s) > maxDropReasonLen || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
 }

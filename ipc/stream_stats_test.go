@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,10 +38,35 @@ func TestValidateIssue6Messages(t *testing.T) {
 			Servers: []*ipcpb.UpstreamMetrics{{Address: "192.0.2.1:53", LatencyBuckets: []uint64{1}}}}}}, false},
 		{"metrics id 0", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{}}}, false},
 		{"good dhcp metrics", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3, Received: make([]uint64, MaxDHCPMessageTypes)}}}, true},
+		{"dhcp drops by reason", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: map[string]uint64{"short": 1, "not_ipv4": 0, "bad_cookie": 7}}}}, true},
+		{"dhcp drop reason with a quote", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: map[string]uint64{"short\"} 1\nfake 2": 1}}}}, false},
+		{"dhcp drop reason empty", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: map[string]uint64{"": 1}}}}, false},
+		{"dhcp drop reason upper case", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: map[string]uint64{"Short": 1}}}}, false},
+		{"dhcp drop reason too long", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: map[string]uint64{strings.Repeat("a", maxDropReasonLen+1): 1}}}}, false},
+		{"too many dhcp drop reasons", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3,
+			Dropped: manyReasons(MaxDHCPDropReasons + 1)}}}, false},
+		{"dns rcodes", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 2,
+			ResponsesByRcode: make([]uint64, MaxDNSRcodes)}}}, true},
+		{"too many dns rcodes", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsMetrics{DnsMetrics: &ipcpb.DNSMetrics{Id: 2,
+			ResponsesByRcode: make([]uint64, MaxDNSRcodes+1)}}}, false},
 		{"too many dhcp types", &ipcpb.Envelope{Msg: &ipcpb.Envelope_DhcpMetrics{DhcpMetrics: &ipcpb.DHCPMetrics{Id: 3, Sent: make([]uint64, MaxDHCPMessageTypes+1)}}}, false},
 	} {
 		if err := Validate(tc.env); (err == nil) != tc.ok {
 			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
 		}
 	}
+}
+
+// manyReasons returns n valid drop reasons ("r0", "r1", ...).
+func manyReasons(n int) map[string]uint64 {
+	m := make(map[string]uint64, n)
+	for i := range n {
+		m["r"+strconv.Itoa(i)] = 1
+	}
+	return m
 }

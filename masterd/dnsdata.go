@@ -44,11 +44,12 @@ func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.generation++
+	allowed, allowedIfs, excludedIfs := plan.allowLists() // as the interfaces are now (listen_follow.go)
 	dc := &ipcpb.DNSConfig{
 		CacheSize:         uint32(cfg.CacheSize),
 		LogQueries:        cfg.LogQueries,
-		AllowedIfindexes:  plan.allowedIfs,
-		ExcludedIfindexes: plan.excludedIfs,
+		AllowedIfindexes:  allowedIfs,
+		ExcludedIfindexes: excludedIfs,
 		Generation:        d.generation,
 	}
 	applyCacheConfig(cfg, dc)          // area B: cache options and epoch
@@ -59,7 +60,7 @@ func (d *dnsData) load(cfg *config.Config, plan listenPlan, log *logger) error {
 	dc.SocketFilter = socketFilterMode(cfg)
 	dc.NoCaseRandomization = cfg.No0x20Encode // issue 5: no-0x20-encode
 	if plan.wildcard {
-		for _, a := range plan.allowed {
+		for _, a := range allowed {
 			dc.AllowedAddresses = append(dc.AllowedAddresses, a.WithZone("").String())
 		}
 	}

@@ -28,13 +28,33 @@ type listenPlan struct {
 	allowed     []netip.Addr
 	allowedIfs  []uint32
 	excludedIfs []uint32
+	// missing are the interface= names (not patterns) that match no
+	// interface now: with wildcard sockets they are served once they
+	// appear, as in dnsmasq, which warns of them at start.
+	missing []string
+	// follow, with wildcard sockets and interface= or except-interface,
+	// keeps the lists above in line with the interfaces as they come and
+	// go (listen_follow.go); nil otherwise.
+	follow *allowFollower
 }
 
 // planListeners turns listen-address, interface, except-interface and
 // bind-interfaces into sockets to open, as dnsmasq does: with none of
 // listen-address and interface every interface is served; with interface=
 // the loopback interface is served too; except-interface always wins.
+// With wildcard sockets an interface= that does not exist yet is served
+// when it appears (the master follows the interfaces: listen_follow.go);
+// with bind-interfaces it is dnsmasq's fatal "unknown interface".
 func planListeners(cfg *config.Config) (listenPlan, error) {
+	p, err := planListenersNow(cfg)
+	if err == nil && p.wildcard && (len(cfg.Interfaces) > 0 || len(cfg.ExceptInterfaces) > 0) {
+		p.follow = newAllowFollower(p, len(cfg.Interfaces) > 0 || len(cfg.ListenAddresses) > 0)
+	}
+	return p, err
+}
+
+// planListenersNow is planListeners for the interfaces as they are now.
+func planListenersNow(cfg *config.Config) (listenPlan, error) {
 	var p listenPlan
 	ifaces, err := net.Interfaces()
 	if err != nil {
@@ -67,7 +87,10 @@ func planListeners(cfg *config.Config) (listenPlan, error) {
 			}
 		}
 		if !found && !strings.HasSuffix(pat, "*") {
-			return p, fmt.Errorf("interface %s: no such interface", pat)
+			if cfg.BindInterfaces {
+				return p, fmt.Errorf("unknown interface %s", pat) // dnsmasq's words
+			}
+			p.missing = append(p.missing, pat)
 		}
 	}
 	for _, ifc := range ifaces {

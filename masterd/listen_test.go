@@ -55,8 +55,13 @@ func TestPlanListeners(t *testing.T) {
 			}
 		})
 	}
-	if _, err := planListeners(&config.Config{Port: 53, Interfaces: []string{"no-such-if0"}}); err == nil {
-		t.Error("an unknown interface was accepted")
+	// An interface that does not exist yet: served when it appears with
+	// wildcard sockets, fatal with bind-interfaces (as in dnsmasq).
+	if p, err := planListeners(&config.Config{Port: 53, Interfaces: []string{"no-such-if0"}}); err != nil || len(p.missing) != 1 || p.follow == nil {
+		t.Errorf("wildcard with an unknown interface: %+v, %v; want it missing and followed", p, err)
+	}
+	if _, err := planListeners(&config.Config{Port: 53, Interfaces: []string{"no-such-if0"}, BindInterfaces: true}); err == nil || err.Error() != "unknown interface no-such-if0" {
+		t.Errorf("bind-interfaces with an unknown interface: %v, want dnsmasq's \"unknown interface no-such-if0\"", err)
 	}
 }
 

@@ -111,9 +111,41 @@ func dnsSeries(e *exposition, d *ipcpb.DNSMetrics) {
 	e.sample("moat_dns_filtered_replies_total", []label{{"reason", "rebind"}}, float64(d.GetRebindBlocked()))
 	e.sample("moat_dns_filtered_replies_total", []label{{"reason", "bogus_nxdomain"}}, float64(d.GetBogusNxdomain()))
 	e.sample("moat_dns_filtered_replies_total", []label{{"reason", "non_local"}}, float64(d.GetNonLocalDropped()))
+	rcodeSeries(e, d.GetResponsesByRcode())
 	e.single("moat_dns_tcp_rejected_total", "counter", "TCP connections refused (over the limit or not allowed).", float64(d.GetTcpRejected()))
 	e.single("moat_dns_write_errors_total", "counter", "Replies that could not be sent to the client.", float64(d.GetWriteErrors()))
 	upstreamSeries(e, d.GetServers())
+}
+
+// rcodeNames are the DNS RCODEs a header holds (RFC 1035, 2136, 8490),
+// by value; 12-15 are unassigned.
+var rcodeNames = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI"}
+
+func rcodeName(i int) string {
+	if i < len(rcodeNames) {
+		return rcodeNames[i]
+	}
+	return "RCODE" + strconv.Itoa(i)
+}
+
+// rcodeAlwaysListed: NOERROR (0) to REFUSED (5), the codes a forwarder
+// deals in, are listed even at 0.
+const rcodeAlwaysListed = 5
+
+// rcodeSeries: the replies dnsd sent, by the RCODE in their header.
+func rcodeSeries(e *exposition, counts []uint64) {
+	e.family("moat_dns_responses_total", "counter", "DNS replies sent, by the RCODE in their header, on every path (cache, local data, filters, upstream answers, errors; UDP and TCP).")
+	for i := range max(len(counts), rcodeAlwaysListed+1) {
+		var n uint64
+		if i < len(counts) {
+			n = counts[i]
+		}
+		if n == 0 && i > rcodeAlwaysListed {
+			continue
+		}
+		e.sample("moat_dns_responses_total", []label{{"rcode", rcodeName(i)}}, float64(n))
+	}
 }
 
 // upstreamSeries: per upstream server, its counters and latency.
@@ -146,10 +178,21 @@ func upstreamSeries(e *exposition, servers []*ipcpb.UpstreamMetrics) {
 	}
 }
 
-// filterSeries: the eBPF socket filters' counters (engineer H's
-// sockfilter_stats.go): drops by reason and passes by filter; nothing
-// without eBPF.
+// socketFilterModes are the values moat_socket_filter_active lists, each
+// at 0 or 1, so a dashboard sees a change of mode as one series going to
+// 0 and another to 1 (a state set) rather than a series vanishing.
+var socketFilterModes = []string{"ebpf", "classic", "none"}
+
+// filterSeries: which socket filter is active (issue 5: "the log and
+// metrics say which is active"), and the eBPF socket filters' counters
+// (sockfilter_stats.go): drops by reason and passes by filter; no
+// counters without eBPF.
 func (m *master) filterSeries(e *exposition) {
+	active := m.socketFilterActive()
+	e.family("moat_socket_filter_active", "gauge", "The socket filter in force on the DNS sockets (ebpf, classic or none): 1 for the active mode, 0 for the others.")
+	for _, mode := range socketFilterModes {
+		e.sample("moat_socket_filter_active", []label{{"mode", mode}}, boolValue(mode == active))
+	}
 	drops, passed := m.socketFilterDrops(), m.socketFilterPassed()
 	if drops == nil && passed == nil {
 		return
@@ -203,6 +246,10 @@ func dhcpSeries(e *exposition, d *ipcpb.DHCPMetrics) {
 		}
 	}
 	e.single("moat_dhcp_malformed_total", "counter", "DHCP datagrams dropped as malformed.", float64(d.GetMalformed()))
+	e.family("moat_dhcp_dropped_total", "counter", "DHCP datagrams dropped unserved, by reason: malformed (short, not_request, bad_hlen, bad_htype, bad_cookie, option_overrun, no_end, bad_message_type), oversize, not_ipv4, panic.")
+	for _, r := range sortedKeys(d.GetDropped()) {
+		e.sample("moat_dhcp_dropped_total", []label{{"reason", r}}, float64(d.GetDropped()[r]))
+	}
 	e.single("moat_dhcp_overload_dropped_total", "counter", "DHCP requests dropped unserved under overload.", float64(d.GetOverload()))
 	e.single("moat_dhcp_send_failures_total", "counter", "DHCP replies that could not be sent.", float64(d.GetSendFailed()))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/moatdns/moat/internal/promtext"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
+	"github.com/moatdns/moat/sockfilter"
 )
 
 // TestExpositionEscaping: label values and HELP texts with the
@@ -46,6 +47,7 @@ func sampleDNSMetrics() *ipcpb.DNSMetrics {
 	return &ipcpb.DNSMetrics{
 		Id: 1, Queries: 20, AnsweredCache: 5, AnsweredLocal: 3, Forwarded: 10, Servfail: 1, Refused: 1,
 		CacheHits: 4, CacheStaleHits: 1, CacheMisses: 10, CacheInserts: 9, CacheEvictions: 2, CacheEntries: 7, CacheSize: 150,
+		ResponsesByRcode: []uint64{12, 0, 1, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0},
 		Servers: []*ipcpb.UpstreamMetrics{
 			{Address: "192.0.2.1:53", Sent: 6, Answered: 4, Nxdomain: 1, LatencyBuckets: buckets, LatencySumUs: 2_500_000},
 			{Address: "[2001:db8::1]:53", Sent: 4, Failed: 4, LatencyBuckets: make([]uint64, len(buckets))},
@@ -63,7 +65,8 @@ func TestMetricsSeries(t *testing.T) {
 	dnsSeries(&e, sampleDNSMetrics())
 	received := make([]uint64, ipc.MaxDHCPMessageTypes)
 	received[1], received[3], received[20] = 4, 3, 1
-	dhcpSeries(&e, &ipcpb.DHCPMetrics{Id: 2, Received: received, Sent: []uint64{0, 0, 4, 0, 0, 3}, Malformed: 1})
+	dhcpSeries(&e, &ipcpb.DHCPMetrics{Id: 2, Received: received, Sent: []uint64{0, 0, 4, 0, 0, 3}, Malformed: 1,
+		Dropped: map[string]uint64{"short": 1, "oversize": 2, "not_ipv4": 0}})
 	fams, err := promtext.Parse(bytes.NewReader(e.b.Bytes()))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, e.b.String())
@@ -77,6 +80,12 @@ func TestMetricsSeries(t *testing.T) {
 		{"moat_dns_query_results_total", map[string]string{"result": "cache"}, 5},
 		{"moat_dns_query_results_total", map[string]string{"result": "servfail"}, 1},
 		{"moat_dns_cache_hits_total", nil, 5},
+		{"moat_dns_responses_total", map[string]string{"rcode": "NOERROR"}, 12},
+		{"moat_dns_responses_total", map[string]string{"rcode": "SERVFAIL"}, 1},
+		{"moat_dns_responses_total", map[string]string{"rcode": "NXDOMAIN"}, 2},
+		{"moat_dns_responses_total", map[string]string{"rcode": "REFUSED"}, 1},
+		{"moat_dns_responses_total", map[string]string{"rcode": "NOTIMP"}, 0},
+		{"moat_dns_responses_total", map[string]string{"rcode": "RCODE14"}, 3},
 		{"moat_dns_cache_evictions_total", nil, 2},
 		{"moat_dns_cache_entries", nil, 7},
 		{"moat_dns_upstream_nxdomain_total", map[string]string{"server": "192.0.2.1:53"}, 1},
@@ -86,6 +95,9 @@ func TestMetricsSeries(t *testing.T) {
 		{"moat_dhcp_messages_sent_total", map[string]string{"type": "ack"}, 3},
 		{"moat_dhcp_messages_sent_total", map[string]string{"type": "nak"}, 0},
 		{"moat_dhcp_malformed_total", nil, 1},
+		{"moat_dhcp_dropped_total", map[string]string{"reason": "short"}, 1},
+		{"moat_dhcp_dropped_total", map[string]string{"reason": "oversize"}, 2},
+		{"moat_dhcp_dropped_total", map[string]string{"reason": "not_ipv4"}, 0},
 	} {
 		f := fams[tc.family]
 		if f == nil {
@@ -130,6 +142,44 @@ func TestScrapeWithoutWorkers(t *testing.T) {
 	}
 	if _, ok := fams["moat_build_info"].Get(map[string]string{"version": Version}); !ok {
 		t.Errorf("no build info:\n%s", out)
+	}
+}
+
+// TestSocketFilterActiveSeries: moat_socket_filter_active lists every
+// mode, with 1 only for the one in force (none without DNS or filters).
+func TestSocketFilterActiveSeries(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		filters *socketFilters
+		want    string
+	}{
+		{"dns disabled", nil, "none"},
+		{"off", &socketFilters{active: sockfilter.ActiveNone}, "none"},
+		{"classic", &socketFilters{active: sockfilter.ActiveClassic}, "classic"},
+		{"ebpf", &socketFilters{active: sockfilter.ActiveEBPF}, "ebpf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var e exposition
+			m := &master{filters: tc.filters}
+			m.filterSeries(&e)
+			fams, err := promtext.Parse(bytes.NewReader(e.b.Bytes()))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, e.b.String())
+			}
+			f := fams["moat_socket_filter_active"]
+			if f == nil || f.Type != "gauge" {
+				t.Fatalf("no gauge moat_socket_filter_active:\n%s", e.b.String())
+			}
+			for _, mode := range []string{"ebpf", "classic", "none"} {
+				want := 0.0
+				if mode == tc.want {
+					want = 1
+				}
+				if v, ok := f.Get(map[string]string{"mode": mode}); !ok || v != want {
+					t.Errorf("mode=%s: %v (found %v), want %v\n%s", mode, v, ok, want, e.b.String())
+				}
+			}
+		})
 	}
 }
 

@@ -217,6 +217,27 @@ func TestMoatctlAndMetrics(t *testing.T) {
 	grew("moat_dns_cache_hits_total", nil, 1)
 	grew("moat_dns_cache_insertions_total", nil, 1) // the NXDOMAIN has no SOA: not cached
 	grew("moat_dns_upstream_nxdomain_total", map[string]string{"server": "127.0.0.2:53"}, 1)
+	// Every reply by its RCODE (the dig replies: two NOERROR, one of them
+	// from the cached-answer fast path, and the NXDOMAIN).
+	grew("moat_dns_responses_total", map[string]string{"rcode": "NOERROR"}, 2)
+	grew("moat_dns_responses_total", map[string]string{"rcode": "NXDOMAIN"}, 1)
+	if v := metricValue(t, after, "moat_dns_responses_total", map[string]string{"rcode": "SERVFAIL"}); v != 0 {
+		t.Errorf("moat_dns_responses_total{rcode=SERVFAIL} = %v, want 0", v)
+	}
+	// Exactly one socket filter mode is active.
+	var active float64
+	for _, mode := range []string{"ebpf", "classic", "none"} {
+		active += metricValue(t, after, "moat_socket_filter_active", map[string]string{"mode": mode})
+	}
+	if active != 1 {
+		t.Errorf("moat_socket_filter_active: %v modes at 1, want exactly one", active)
+	}
+	// dhcpd's drops by reason are listed, at 0 for well-behaved clients.
+	for _, reason := range []string{"short", "bad_cookie", "oversize", "not_ipv4", "panic", "ping_panic"} {
+		if v := metricValue(t, after, "moat_dhcp_dropped_total", map[string]string{"reason": reason}); v != 0 {
+			t.Errorf("moat_dhcp_dropped_total{reason=%s} = %v, want 0", reason, v)
+		}
+	}
 	grew("moat_dhcp_messages_received_total", map[string]string{"type": "discover"}, 1)
 	grew("moat_dhcp_messages_received_total", map[string]string{"type": "request"}, 1)
 	grew("moat_dhcp_messages_sent_total", map[string]string{"type": "offer"}, 1)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/moatdns/moat/internal/dhcpopts"
 )
@@ -96,6 +97,14 @@ func (h HWAddr) String() string {
 // run of digits read two at a time, "*" for a wildcard byte (when wild),
 // and an optional ARP type in hex before a '-'.
 func parseHWAddr(s string, wild bool) (HWAddr, error) {
+	return parseHWAddrIn(s, wild, nil)
+}
+
+// parseHWAddrIn is parseHWAddr taking the address's bytes from a (nil:
+// allocated). It reads the bytes into arrays first, so the result is
+// allocated once at its size: a hosts file of 100,000 MAC addresses
+// is parsed at start, and growing slices byte by byte dominated it.
+func parseHWAddrIn(s string, wild bool, a *hostArena) (HWAddr, error) {
 	var h HWAddr
 	rest := s
 	if typ, after, ok := strings.Cut(s, "-"); ok {
@@ -108,33 +117,76 @@ func parseHWAddr(s string, wild bool) (HWAddr, error) {
 		}
 		h.Type, rest = uint8(n), after
 	}
+	// n counts every byte, those past maxHWAddr too: a bad digit after
+	// them is still reported as one, as before the length.
+	var addr [maxHWAddr]byte
+	var wildAt [maxHWAddr]bool
+	n := 0
 	anyWild := false
-	for _, group := range strings.FieldsFunc(rest, func(r rune) bool { return r == ':' || r == ' ' }) {
-		if group == "*" && wild {
-			h.Addr = append(h.Addr, 0)
-			h.Wild = append(h.Wild, true)
+	put := func(b byte, w bool) {
+		if n < maxHWAddr {
+			addr[n], wildAt[n] = b, w
+		}
+		n++
+	}
+	for len(rest) > 0 {
+		// The groups between ':' and ' ' separators (empty ones skipped).
+		end := 0
+		for end < len(rest) && rest[end] != ':' && rest[end] != ' ' {
+			end++
+		}
+		group := rest[:end]
+		rest = rest[min(end+1, len(rest)):]
+		switch {
+		case group == "":
+			continue
+		case group == "*" && wild:
+			put(0, true)
 			anyWild = true
 			continue
 		}
 		for i := 0; i < len(group); i += 2 {
-			b, err := strconv.ParseUint(group[i:min(i+2, len(group))], 16, 8)
-			if err != nil {
+			hi, ok := hexDigit(group[i])
+			if !ok {
 				return HWAddr{}, fmt.Errorf("bad hex constant %q", s)
 			}
-			h.Addr = append(h.Addr, byte(b))
-			h.Wild = append(h.Wild, false)
+			if i+1 == len(group) {
+				put(hi, false) // an odd digit out reads alone
+				break
+			}
+			lo, ok := hexDigit(group[i+1])
+			if !ok {
+				return HWAddr{}, fmt.Errorf("bad hex constant %q", s)
+			}
+			put(hi<<4|lo, false)
 		}
 	}
 	switch {
-	case len(h.Addr) == 0:
+	case n == 0:
 		return HWAddr{}, fmt.Errorf("bad hex constant %q: no bytes", s)
-	case len(h.Addr) > maxHWAddr:
+	case n > maxHWAddr:
 		return HWAddr{}, fmt.Errorf("bad hex constant %q: more than %d bytes", s, maxHWAddr)
 	}
-	if !anyWild {
-		h.Wild = nil
+	h.Addr = a.bytes(n)
+	copy(h.Addr, addr[:n])
+	if anyWild {
+		h.Wild = make([]bool, n)
+		copy(h.Wild, wildAt[:n])
 	}
 	return h, nil
+}
+
+// hexDigit is the value of one hexadecimal digit.
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // parseClientIDHex reads a client identifier given in hex: bytes between
@@ -182,15 +234,22 @@ func setDHCPHost(p *parser, v value, _ location) error {
 // tag:, a bracketed IPv6 address or a hardware address; then an IPv4
 // address; a number with an optional unit is a lease time; "infinite"
 // and "ignore" are keywords; anything else is the host name.
-func parseDHCPHost(v value) (DHCPHost, error) {
+func parseDHCPHost(v value) (DHCPHost, error) { return parseDHCPHostIn(v, nil) }
+
+// parseDHCPHostIn is parseDHCPHost taking small allocations from a (nil:
+// allocated one by one), for a hosts file's many lines.
+func parseDHCPHostIn(v value, a *hostArena) (DHCPHost, error) {
 	var h DHCPHost
-	for _, f := range v.split(',') {
+	// The fields as v.split(',') gives them, one at a time.
+	for rest, more := v, true; more; {
+		var f value
+		f, rest, more = rest.cut(',')
 		text := f.text
 		switch {
 		case text == "":
 			// dnsmasq skips empty fields
 		case hasUnquoted(f, ':'):
-			if err := h.colonField(f); err != nil {
+			if err := h.colonField(f, a); err != nil {
 				return DHCPHost{}, err
 			}
 		case strings.Contains(text, "."):
@@ -230,10 +289,10 @@ func parseDHCPHost(v value) (DHCPHost, error) {
 }
 
 // colonField handles a dhcp-host field that contains a colon.
-func (h *DHCPHost) colonField(f value) error {
+func (h *DHCPHost) colonField(f value, a *hostArena) error {
 	text := f.text
-	switch lower := strings.ToLower(text); {
-	case strings.HasPrefix(lower, "id:"):
+	switch {
+	case hasPrefixFold(text, "id:"):
 		id := f.slice(3, len(text))
 		switch {
 		case id.text == "*":
@@ -268,13 +327,42 @@ func (h *DHCPHost) colonField(f value) error {
 	case strings.HasPrefix(text, "["):
 		return fmt.Errorf("IPv6 address %s: %w", text, dhcpopts.ErrNotSupportedV6)
 	default:
-		hw, err := parseHWAddr(text, true)
+		hw, err := parseHWAddrIn(text, true, a)
 		if err != nil {
 			return err
+		}
+		if h.HWAddrs == nil {
+			h.HWAddrs = a.hwAddrs()
 		}
 		h.HWAddrs = append(h.HWAddrs, hw)
 	}
 	return nil
+}
+
+// hasPrefixFold reports whether strings.ToLower(s) starts with the
+// lower-case ASCII prefix, without lowering all of s (which allocates
+// for every upper-case MAC address of a hosts file).
+func hasPrefixFold(s, prefix string) bool {
+	for i := 0; i < len(prefix) && i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			// Go lowers the Turkish dotted I to an ASCII i: "İD:x" is
+			// read as id:, its identifier cut at byte 3 as it always was.
+			return strings.HasPrefix(strings.ToLower(s), prefix)
+		}
+	}
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // isLeaseTimeText reports whether a dhcp-host field is a lease time: a

@@ -93,16 +93,25 @@ type DHCPFileText struct {
 func DHCPFileHosts(configured []DHCPHost, hostsFiles []DHCPFileText, ethers *DHCPFileText) ([]DHCPHost, []error) {
 	var hosts []DHCPHost
 	var problems []error
-	existing := configured
+	// One reader for all the files: the addresses of the earlier files
+	// stay taken for the later ones, without copying their hosts.
+	lines := 0
 	for _, f := range hostsFiles {
-		hs, errs, err := ReadDHCPHosts(strings.NewReader(f.Text), f.Name, existing)
+		lines += strings.Count(f.Text, "\n") + 1
+	}
+	hr := newHostsReader(configured, lines)
+	for _, f := range hostsFiles {
+		hs, errs, err := hr.readText(f.Text, f.Name, strings.Count(f.Text, "\n")+1)
 		problems = append(problems, errs...)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		hosts = append(hosts, hs...)
-		existing = append(existing[:len(existing):len(existing)], hs...)
+		if hosts == nil {
+			hosts = hs // the usual single file: no copy
+		} else {
+			hosts = append(hosts, hs...)
+		}
 	}
 	if ethers != nil {
 		hs, errs, err := ReadEthers(strings.NewReader(ethers.Text), ethers.Name)

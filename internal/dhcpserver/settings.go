@@ -123,15 +123,7 @@ func compile(s *Settings) (*compiled, error) {
 		ri.pool = leases.Pool{Start: r.Start, End: r.End, Netmask: r.Netmask, Tags: r.Tags, Static: r.Static}
 		c.ranges = append(c.ranges, ri)
 	}
-	all := append(slices.Clip(d.Hosts), s.Hosts...)
-	c.hosts = make([]leases.Host, len(all))
-	c.hostInfo = make([]hostInfo, len(all))
-	c.hostIdx = make(map[*leases.Host]int, len(all))
-	for i, h := range all {
-		c.hosts[i] = convertHost(h)
-		c.hostInfo[i] = hostInfo{lease: uint32(h.Lease), setTags: h.SetTags, name: h.Name, domain: h.Domain, noClid: h.IgnoreClientID}
-		c.hostIdx[&c.hosts[i]] = i
-	}
+	c.compileHosts(d.Hosts, s.Hosts)
 	for i := len(d.Options) - 1; i >= 0; i-- {
 		c.options = append(c.options, option{Spec: d.Options[i].Spec, force: d.Options[i].Force})
 	}
@@ -150,14 +142,43 @@ func compile(s *Settings) (*compiled, error) {
 	return c, nil
 }
 
-// convertHost gives the allocator its view of a dhcp-host.
-func convertHost(h config.DHCPHost) leases.Host {
-	out := leases.Host{ClientID: h.ClientID, IgnoreClientID: h.IgnoreClientID, Name: h.Name,
-		Addr: h.Addr, Tags: h.Tags, Ignore: h.Ignore}
-	for _, hw := range h.HWAddrs {
-		out.HWAddrs = append(out.HWAddrs, leases.HWAddr{Type: hw.Type, Addr: hw.Addr, Wild: hw.Wild})
+// compileHosts gives the allocator its view of the configuration's
+// dhcp-host lines, then of the hosts from files, in that order. A
+// hosts file may hold 100,000 hosts or more, built at start and on
+// every SIGHUP: the lists are not concatenated first (a copy of every
+// host), and the hosts' hardware addresses share one slice.
+func (c *compiled) compileHosts(lists ...[]config.DHCPHost) {
+	n, hws := 0, 0
+	for _, l := range lists {
+		n += len(l)
+		for i := range l {
+			hws += len(l[i].HWAddrs)
+		}
 	}
-	return out
+	c.hosts = make([]leases.Host, n)
+	c.hostInfo = make([]hostInfo, n)
+	c.hostIdx = make(map[*leases.Host]int, n)
+	hwAddrs := make([]leases.HWAddr, hws)
+	i := 0
+	for _, l := range lists {
+		for j := range l {
+			h := &l[j]
+			out := &c.hosts[i]
+			*out = leases.Host{ClientID: h.ClientID, IgnoreClientID: h.IgnoreClientID, Name: h.Name,
+				Addr: h.Addr, Tags: h.Tags, Ignore: h.Ignore}
+			if k := len(h.HWAddrs); k > 0 {
+				// Full slice expression: an append to one host's list
+				// must not overwrite the next host's.
+				out.HWAddrs, hwAddrs = hwAddrs[:k:k], hwAddrs[k:]
+				for m, hw := range h.HWAddrs {
+					out.HWAddrs[m] = leases.HWAddr{Type: hw.Type, Addr: hw.Addr, Wild: hw.Wild}
+				}
+			}
+			c.hostInfo[i] = hostInfo{lease: uint32(h.Lease), setTags: h.SetTags, name: h.Name, domain: h.Domain, noClid: h.IgnoreClientID}
+			c.hostIdx[out] = i
+			i++
+		}
+	}
 }
 
 // SettingsFromConfig fills the Settings that the configuration decides:

@@ -4515,6 +4515,11 @@ type DNSMetrics struct {
 	NonLocalDropped  uint64             `protobuf:"varint,30,opt,name=non_local_dropped,json=nonLocalDropped,proto3" json:"non_local_dropped,omitempty"`
 	Servers          []*UpstreamMetrics `protobuf:"bytes,31,rep,name=servers,proto3" json:"servers,omitempty"`
 	ServersOmitted   uint32             `protobuf:"varint,32,opt,name=servers_omitted,json=serversOmitted,proto3" json:"servers_omitted,omitempty"`
+	// Replies dnsd sent, by the RCODE in their header (index 0 NOERROR,
+	// 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED...; at most ipc.MaxDNSRcodes, the
+	// header's 4 bits), on every path: cache fast path, local data,
+	// filters, upstream answers, errors; UDP and TCP.
+	ResponsesByRcode []uint64 `protobuf:"varint,130,rep,packed,name=responses_by_rcode,json=responsesByRcode,proto3" json:"responses_by_rcode,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -4773,6 +4778,13 @@ func (x *DNSMetrics) GetServersOmitted() uint32 {
 	return 0
 }
 
+func (x *DNSMetrics) GetResponsesByRcode() []uint64 {
+	if x != nil {
+		return x.ResponsesByRcode
+	}
+	return nil
+}
+
 // UpstreamMetrics is one upstream server's counters and its answer
 // latency histogram (the buckets of ipc.UpstreamLatencyBoundsMs, each
 // counting the answers at most that slow and slower than the bucket
@@ -4881,13 +4893,17 @@ func (x *UpstreamMetrics) GetLatencySumUs() uint64 {
 // DHCPMetrics are dhcpd's counters since it started. received and sent
 // are indexed by DHCP message type (option 53; index 0: without one).
 type DHCPMetrics struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Received      []uint64               `protobuf:"varint,2,rep,packed,name=received,proto3" json:"received,omitempty"`
-	Sent          []uint64               `protobuf:"varint,3,rep,packed,name=sent,proto3" json:"sent,omitempty"`
-	Malformed     uint64                 `protobuf:"varint,4,opt,name=malformed,proto3" json:"malformed,omitempty"`
-	Overload      uint64                 `protobuf:"varint,5,opt,name=overload,proto3" json:"overload,omitempty"`
-	SendFailed    uint64                 `protobuf:"varint,6,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Received   []uint64               `protobuf:"varint,2,rep,packed,name=received,proto3" json:"received,omitempty"`
+	Sent       []uint64               `protobuf:"varint,3,rep,packed,name=sent,proto3" json:"sent,omitempty"`
+	Malformed  uint64                 `protobuf:"varint,4,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	Overload   uint64                 `protobuf:"varint,5,opt,name=overload,proto3" json:"overload,omitempty"`
+	SendFailed uint64                 `protobuf:"varint,6,opt,name=send_failed,json=sendFailed,proto3" json:"send_failed,omitempty"`
+	// Datagrams dropped unserved, by reason (dhcpd's names: "short",
+	// "bad_cookie", "oversize", "not_ipv4", "panic"...); at most
+	// ipc.MaxDHCPDropReasons, each name a short lower-case word.
+	Dropped       map[string]uint64 `protobuf:"bytes,130,rep,name=dropped,proto3" json:"dropped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4962,6 +4978,13 @@ func (x *DHCPMetrics) GetSendFailed() uint64 {
 		return x.SendFailed
 	}
 	return 0
+}
+
+func (x *DHCPMetrics) GetDropped() map[string]uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return nil
 }
 
 // DHCPConfigBegin (master -> dhcpd) opens a streamed DHCPConfig: the
@@ -5643,7 +5666,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x12\x10\n" +
 	"\x03now\x18\x05 \x01(\x03R\x03now\" \n" +
 	"\x0eMetricsRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"\xa0\t\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"\xcf\t\n" +
 	"\n" +
 	"DNSMetrics\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
@@ -5682,7 +5705,8 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\x0ebogus_nxdomain\x18\x1d \x01(\x04R\rbogusNxdomain\x12*\n" +
 	"\x11non_local_dropped\x18\x1e \x01(\x04R\x0fnonLocalDropped\x126\n" +
 	"\aservers\x18\x1f \x03(\v2\x1c.moat.ipc.v1.UpstreamMetricsR\aservers\x12'\n" +
-	"\x0fservers_omitted\x18  \x01(\rR\x0eserversOmitted\"\xf8\x01\n" +
+	"\x0fservers_omitted\x18  \x01(\rR\x0eserversOmitted\x12-\n" +
+	"\x12responses_by_rcode\x18\x82\x01 \x03(\x04R\x10responsesByRcode\"\xf8\x01\n" +
 	"\x0fUpstreamMetrics\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04sent\x18\x02 \x01(\x04R\x04sent\x12\x18\n" +
@@ -5691,7 +5715,7 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\banswered\x18\x05 \x01(\x04R\banswered\x12\x1a\n" +
 	"\bnxdomain\x18\x06 \x01(\x04R\bnxdomain\x12'\n" +
 	"\x0flatency_buckets\x18\a \x03(\x04R\x0elatencyBuckets\x12$\n" +
-	"\x0elatency_sum_us\x18\b \x01(\x04R\flatencySumUs\"\xa8\x01\n" +
+	"\x0elatency_sum_us\x18\b \x01(\x04R\flatencySumUs\"\xa6\x02\n" +
 	"\vDHCPMetrics\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1a\n" +
 	"\breceived\x18\x02 \x03(\x04R\breceived\x12\x12\n" +
@@ -5699,7 +5723,11 @@ const file_ipc_proto_moat_proto_rawDesc = "" +
 	"\tmalformed\x18\x04 \x01(\x04R\tmalformed\x12\x1a\n" +
 	"\boverload\x18\x05 \x01(\x04R\boverload\x12\x1f\n" +
 	"\vsend_failed\x18\x06 \x01(\x04R\n" +
-	"sendFailed\"\xaa\x01\n" +
+	"sendFailed\x12@\n" +
+	"\adropped\x18\x82\x01 \x03(\v2%.moat.ipc.v1.DHCPMetrics.DroppedEntryR\adropped\x1a:\n" +
+	"\fDroppedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xaa\x01\n" +
 	"\x0fDHCPConfigBegin\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
@@ -5760,7 +5788,7 @@ func file_ipc_proto_moat_proto_rawDescGZIP() []byte {
 }
 
 var file_ipc_proto_moat_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_ipc_proto_moat_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_ipc_proto_moat_proto_goTypes = []any{
 	(Table)(0),                 // 0: moat.ipc.v1.Table
 	(LocalService)(0),          // 1: moat.ipc.v1.LocalService
@@ -5818,6 +5846,7 @@ var file_ipc_proto_moat_proto_goTypes = []any{
 	(*DHCPConfigChunk)(nil),    // 53: moat.ipc.v1.DHCPConfigChunk
 	(*DHCPConfigEnd)(nil),      // 54: moat.ipc.v1.DHCPConfigEnd
 	(*DHCPSocketsChanged)(nil), // 55: moat.ipc.v1.DHCPSocketsChanged
+	nil,                        // 56: moat.ipc.v1.DHCPMetrics.DroppedEntry
 }
 var file_ipc_proto_moat_proto_depIdxs = []int32{
 	6,  // 0: moat.ipc.v1.Envelope.hello:type_name -> moat.ipc.v1.Hello
@@ -5884,14 +5913,15 @@ var file_ipc_proto_moat_proto_depIdxs = []int32{
 	37, // 61: moat.ipc.v1.ScriptEvent.txn:type_name -> moat.ipc.v1.LeaseTxn
 	28, // 62: moat.ipc.v1.CacheDumpChunk.entries:type_name -> moat.ipc.v1.CacheDumpEntry
 	50, // 63: moat.ipc.v1.DNSMetrics.servers:type_name -> moat.ipc.v1.UpstreamMetrics
-	4,  // 64: moat.ipc.v1.DHCPConfigChunk.part:type_name -> moat.ipc.v1.DHCPConfigChunk.Part
-	9,  // 65: moat.ipc.v1.DHCPSocketsChanged.added:type_name -> moat.ipc.v1.Socket
-	39, // 66: moat.ipc.v1.DHCPSocketsChanged.interfaces:type_name -> moat.ipc.v1.DHCPInterface
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	56, // 64: moat.ipc.v1.DHCPMetrics.dropped:type_name -> moat.ipc.v1.DHCPMetrics.DroppedEntry
+	4,  // 65: moat.ipc.v1.DHCPConfigChunk.part:type_name -> moat.ipc.v1.DHCPConfigChunk.Part
+	9,  // 66: moat.ipc.v1.DHCPSocketsChanged.added:type_name -> moat.ipc.v1.Socket
+	39, // 67: moat.ipc.v1.DHCPSocketsChanged.interfaces:type_name -> moat.ipc.v1.DHCPInterface
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_ipc_proto_moat_proto_init() }
@@ -5942,7 +5972,7 @@ func file_ipc_proto_moat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ipc_proto_moat_proto_rawDesc), len(file_ipc_proto_moat_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   51,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
