@@ -1,9 +1,8 @@
 package dhcpd
 
 import (
-	"encoding/hex"
 	"fmt"
-	"runtime/debug"
+	"github.com/moatdns/moat/internal/panicreport"
 
 	"github.com/moatdns/moat/internal/dhcpserver"
 )
@@ -48,14 +47,5 @@ func (p *pinger) notePanic(r any, pkt []byte) {
 	if p.drops != nil {
 		p.drops.note(dropPingPanic)
 	}
-	shown := pkt
-	if len(shown) > maxPanicHex {
-		shown = shown[:maxPanicHex]
-	}
-	stack := debug.Stack()
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	fmt.Fprintf(panicLog, "recovered from a panic parsing an ICMP reply: %v; packet (%d bytes): %s\n%s\n",
-		r, len(pkt), hex.EncodeToString(shown), stack)
+	fmt.Fprintln(panicLog, panicreport.Format("parsing an ICMP reply", r, pkt))
 }

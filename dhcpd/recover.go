@@ -1,11 +1,10 @@
 package dhcpd
 
 import (
-	"encoding/hex"
 	"fmt"
+	"github.com/moatdns/moat/internal/panicreport"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 // A bug in a handler must cost one packet, not the worker (issue 5): the
@@ -23,12 +22,6 @@ var packetFault func(raw []byte)
 // stderr, which the master reads. Tests replace it.
 var panicLog io.Writer = os.Stderr
 
-// maxPanicHex bounds the packet bytes a panic line shows.
-const maxPanicHex = 1024
-
-// maxPanicStack bounds the stack trace a panic line shows.
-const maxPanicStack = 2048
-
 // recoverPacket is deferred by the packet handler: it stops a panic,
 // counts it and logs it with the packet. recover works only when called
 // directly by the deferred function, hence this shape.
@@ -40,14 +33,5 @@ func (s *server) recoverPacket(pkt []byte) {
 
 func (s *server) notePanic(r any, pkt []byte) {
 	s.count.drops.note(dropPanic)
-	shown := pkt
-	if len(shown) > maxPanicHex {
-		shown = shown[:maxPanicHex]
-	}
-	stack := debug.Stack()
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	fmt.Fprintf(panicLog, "recovered from a panic handling a DHCP packet: %v; packet (%d bytes): %s\n%s\n",
-		r, len(pkt), hex.EncodeToString(shown), stack)
+	fmt.Fprintln(panicLog, panicreport.Format("handling a DHCP packet", r, pkt))
 }

@@ -1,8 +1,7 @@
 package dnsd
 
 import (
-	"encoding/hex"
-	"runtime/debug"
+	"github.com/moatdns/moat/internal/panicreport"
 )
 
 // A bug in a handler must cost one packet, not the worker: the packet
@@ -13,12 +12,6 @@ import (
 // queryFault, when set (by tests only), runs on every query's bytes
 // before the pipeline: a way to make a handler panic on purpose.
 var queryFault func(raw []byte)
-
-// maxPanicHex bounds the packet bytes a panic line shows.
-const maxPanicHex = 1024
-
-// maxPanicStack bounds the stack trace a panic line shows.
-const maxPanicStack = 2048
 
 // recoverPacket is deferred by a packet handler: it stops a panic,
 // counts it and logs where it happened and the packet. recover works
@@ -34,14 +27,5 @@ func (s *Server) notePanic(where string, r any, pkt []byte) {
 	if s.log == nil {
 		return
 	}
-	shown := pkt
-	if len(shown) > maxPanicHex {
-		shown = shown[:maxPanicHex]
-	}
-	stack := debug.Stack()
-	if len(stack) > maxPanicStack {
-		stack = stack[:maxPanicStack]
-	}
-	s.log.printf("dnsd: recovered from a panic in %s: %v; packet (%d bytes): %s\n%s",
-		where, r, len(pkt), hex.EncodeToString(shown), stack)
+	s.log.printf("dnsd: %s", panicreport.Format("in "+where, r, pkt))
 }
