@@ -203,6 +203,9 @@ func openDynamic(ap netip.AddrPort) ([]openSocket, error) {
 // sendSocketsChanged sends removed and added in as many messages as the
 // descriptor cap needs, the removals first.
 func sendSocketsChanged(conn *ipc.Conn, added []openSocket, removed []string) error {
+	if err := checkRoleSockets("dnsd", added); err != nil {
+		return err
+	}
 	for first := true; first || len(added) > 0; first = false {
 		n := min(len(added), ipc.MaxFDs)
 		msg := &ipcpb.SocketsChanged{}

@@ -24,9 +24,12 @@ func daemonize(args []string) int {
 		fmt.Fprintf(os.Stderr, "moatd: daemonize: %v\n", err)
 		return 1
 	}
-	// The flag goes first: appended, it could become the value of a
-	// trailing "-C" or follow a "--" that ends the options.
-	cmd := exec.Command(selfExe, append([]string{"--keep-in-foreground"}, args...)...)
+	// The daemon gets the very command line it was given, argv[0]
+	// included, so that ps and pgrep -f show what they show for
+	// dnsmasq (libvirt and NetworkManager look for their instances
+	// that way); readyFDEnv alone keeps it from forking again.
+	cmd := exec.Command(selfExe, args...)
+	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

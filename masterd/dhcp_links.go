@@ -216,6 +216,9 @@ func (d *dhcpLinks) sendSockets(conn *ipc.Conn, states []*ipcpb.DHCPInterface, r
 				return err
 			}
 		}
+		if err := checkRoleSockets("dhcpd", l.socks); err != nil {
+			return err
+		}
 		msg.Interfaces = append(msg.Interfaces, st)
 		for _, s := range l.socks {
 			msg.Added = append(msg.Added, s.desc)

@@ -1,6 +1,7 @@
 package masterd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -94,7 +95,7 @@ func (s *leaseService) records(in []*ipcpb.LeaseRecord) ([]leases.Record, error)
 			out = append(out, leases.DeleteRecord(addr))
 			continue
 		}
-		if !s.allowed(addr) {
+		if !s.allowed(addr) && !s.onlyLosesName(addr, r) {
 			return nil, fmt.Errorf("record %d: %v is in no dhcp-range and no dhcp-host", i, addr)
 		}
 		if len(r.GetHwAddr()) > leases.MaxHWAddr || len(r.GetClientId()) > leases.MaxClientID {
@@ -107,6 +108,18 @@ func (s *leaseService) records(in []*ipcpb.LeaseRecord) ([]leases.Record, error)
 			HWAddr: r.GetHwAddr(), ClientID: r.GetClientId(), Hostname: r.GetHostname(), Expires: r.GetExpires()}))
 	}
 	return out, nil
+}
+
+// onlyLosesName reports whether r rewrites the lease the store holds at
+// addr with nothing changed but its host name taken away. dhcpd does that
+// when a new lease claims the name (dnsmasq's lease_set_hostname), also
+// for a lease left outside the ranges by a configuration change; refusing
+// it would refuse the new client's whole commit, and with it its ACK.
+func (s *leaseService) onlyLosesName(addr netip.Addr, r *ipcpb.LeaseRecord) bool {
+	l, ok := s.store.Lease(addr)
+	return ok && r.GetHostname() == "" && l.Hostname != "" &&
+		l.HWType == uint8(r.GetHwType()) && bytes.Equal(l.HWAddr, r.GetHwAddr()) &&
+		bytes.Equal(l.ClientID, r.GetClientId()) && l.Expires == r.GetExpires()
 }
 
 // snapshot is the lease at each record's address before the commit,

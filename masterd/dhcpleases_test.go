@@ -1,6 +1,7 @@
 package masterd
 
 import (
+	"context"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatdns/moat/internal/config"
+	"github.com/moatdns/moat/internal/leases"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -37,6 +39,17 @@ func testLeaseService(t *testing.T) *leaseService {
 func TestLeaseRecordsChecked(t *testing.T) {
 	s := testLeaseService(t)
 	mac := []byte{2, 0, 0, 0, 0, 1}
+	// A lease left outside the ranges by a configuration change (as from
+	// an old leases file): it may only lose its name to a new lease.
+	left := leases.Lease{Addr: netip.MustParseAddr("10.9.9.9"), HWType: 1, HWAddr: []byte{2, 0, 0, 0, 0, 9}, Hostname: "vm1", Expires: 2000000000}
+	if err := s.store.Commit(context.Background(), []leases.Record{leases.PutRecord(left)}); err != nil {
+		t.Fatal(err)
+	}
+	leftRec := func(edit func(r *ipcpb.LeaseRecord)) *ipcpb.LeaseRecord {
+		r := &ipcpb.LeaseRecord{Addr: []byte{10, 9, 9, 9}, HwType: 1, HwAddr: left.HWAddr, Expires: left.Expires}
+		edit(r)
+		return r
+	}
 	for _, tc := range []struct {
 		name string
 		rec  *ipcpb.LeaseRecord
@@ -52,6 +65,12 @@ func TestLeaseRecordsChecked(t *testing.T) {
 		{"underscore host name", &ipcpb.LeaseRecord{Addr: []byte{192, 168, 1, 60}, Hostname: "a_b"}, "legal DNS label"},
 		{"leading hyphen", &ipcpb.LeaseRecord{Addr: []byte{192, 168, 1, 60}, Hostname: "-a"}, "legal DNS label"},
 		{"long hardware address", &ipcpb.LeaseRecord{Addr: []byte{192, 168, 1, 60}, HwAddr: make([]byte, 17)}, "too long"},
+		{"left outside loses its name", leftRec(func(*ipcpb.LeaseRecord) {}), ""},
+		{"left outside keeps its name", leftRec(func(r *ipcpb.LeaseRecord) { r.Hostname = "vm1" }), "no dhcp-range"},
+		{"left outside renamed", leftRec(func(r *ipcpb.LeaseRecord) { r.Hostname = "other" }), "no dhcp-range"},
+		{"left outside extended", leftRec(func(r *ipcpb.LeaseRecord) { r.Expires++ }), "no dhcp-range"},
+		{"left outside to another client", leftRec(func(r *ipcpb.LeaseRecord) { r.HwAddr = mac }), "no dhcp-range"},
+		{"left outside with a client-id", leftRec(func(r *ipcpb.LeaseRecord) { r.ClientId = []byte{1} }), "no dhcp-range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.records([]*ipcpb.LeaseRecord{tc.rec})

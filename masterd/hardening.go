@@ -96,13 +96,13 @@ func (h Hardening) Layer(name string) (l HardeningLayer, ok bool) {
 }
 
 // Summary is the one structured line logged at start:
-// "mode=ambient uid=65534 master_caps=CAP_NET_BIND_SERVICE applied=a,b missing=c,d".
+// "mode=ambient uid=65534 master-caps=CAP_NET_BIND_SERVICE applied=a,b missing=c,d".
 func (h Hardening) Summary() string {
 	var missing []string
 	for _, l := range h.Missing() {
 		missing = append(missing, l.Name)
 	}
-	return fmt.Sprintf("mode=%s uid=%d master_caps=%s applied=%s missing=%s",
+	return fmt.Sprintf("mode=%s uid=%d master-caps=%s applied=%s missing=%s",
 		h.Mode, h.UID, listOrNone(h.MasterCaps), listOrNone(h.Applied()), listOrNone(missing))
 }
 

@@ -138,7 +138,7 @@ func TestHardeningLayersPerMode(t *testing.T) {
 func TestHardeningSummaryFormat(t *testing.T) {
 	h := hardeningInputs{uid: 65534, caps: 1 << capNetBindService, userNS: true, dnsPort: 53, unprivPorts: 1024}.hardening()
 	got := h.Summary()
-	for _, want := range []string{"mode=ambient ", "uid=65534 ", "master_caps=CAP_NET_BIND_SERVICE ", "applied=master-capabilities,privileged-ports,", "missing=ebpf-filter,uid-switch"} {
+	for _, want := range []string{"mode=ambient ", "uid=65534 ", "master-caps=CAP_NET_BIND_SERVICE ", "applied=master-capabilities,privileged-ports,", "missing=ebpf-filter,uid-switch"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("summary %q lacks %q", got, want)
 		}

@@ -65,9 +65,10 @@ func (p listenPlan) allowLists() (allowed []netip.Addr, allowedIfs, excludedIfs 
 	return allowed, allowedIfs, excludedIfs
 }
 
-// update stores the lists of p; it reports whether they changed, and
-// the interface= names that existed not before and do now.
-func (f *allowFollower) update(p listenPlan) (changed bool, appeared []string) {
+// update stores the lists of p; it reports whether they changed, the
+// interface= names that existed not before and do now, and those that
+// existed and do no more (deleted: answered again once re-created).
+func (f *allowFollower) update(p listenPlan) (changed bool, appeared, gone []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, name := range f.missing {
@@ -75,9 +76,14 @@ func (f *allowFollower) update(p listenPlan) (changed bool, appeared []string) {
 			appeared = append(appeared, name)
 		}
 	}
+	for _, name := range p.missing {
+		if !slices.Contains(f.missing, name) {
+			gone = append(gone, name)
+		}
+	}
 	changed = !slices.Equal(f.allowed, p.allowed) || !slices.Equal(f.allowedIfs, p.allowedIfs) || !slices.Equal(f.excludedIfs, p.excludedIfs)
 	f.allowed, f.allowedIfs, f.excludedIfs, f.missing = p.allowed, p.allowedIfs, p.excludedIfs, p.missing
-	return changed, appeared
+	return changed, appeared, gone
 }
 
 // setAllowLists writes the lists into a DNSConfig, as dnsData.load does.
@@ -151,9 +157,12 @@ func (m *master) refollow() {
 		m.log.printf("master", "DNS interfaces: %v", err)
 		return
 	}
-	changed, appeared := m.plan.follow.update(p)
+	changed, appeared, gone := m.plan.follow.update(p)
 	for _, name := range appeared {
 		m.log.printf("master", "DNS interface %s appeared: answering queries on it", name)
+	}
+	for _, name := range gone {
+		m.log.printf("master", "DNS interface %s is gone: answering on it again if it comes back", name)
 	}
 	if !changed {
 		return

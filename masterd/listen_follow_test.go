@@ -49,26 +49,34 @@ func TestAllowLists(t *testing.T) {
 }
 
 // TestAllowFollowerUpdate: a new plan replaces the lists; the change and
-// the interface= names that appeared are reported once.
+// the interface= names that appeared, or went, are reported once.
 func TestAllowFollowerUpdate(t *testing.T) {
 	start := listenPlan{wildcard: true, allowedIfs: []uint32{1}, allowed: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, missing: []string{"br0"}}
 	f := newAllowFollower(start, true)
 	p := listenPlan{follow: f}
-	if changed, appeared := f.update(start); changed || len(appeared) != 0 {
-		t.Fatalf("same plan: changed %v, appeared %v", changed, appeared)
+	if changed, appeared, gone := f.update(start); changed || len(appeared) != 0 || len(gone) != 0 {
+		t.Fatalf("same plan: changed %v, appeared %v, gone %v", changed, appeared, gone)
 	}
 	later := start
 	later.allowedIfs = []uint32{1, 7}
 	later.allowed = append(slices.Clone(start.allowed), netip.MustParseAddr("10.78.0.1"))
 	later.missing = nil
-	changed, appeared := f.update(later)
-	if !changed || !slices.Equal(appeared, []string{"br0"}) {
-		t.Fatalf("br0 appeared: changed %v, appeared %v", changed, appeared)
+	changed, appeared, gone := f.update(later)
+	if !changed || !slices.Equal(appeared, []string{"br0"}) || len(gone) != 0 {
+		t.Fatalf("br0 appeared: changed %v, appeared %v, gone %v", changed, appeared, gone)
 	}
 	if _, ifs, _ := p.allowLists(); !slices.Equal(ifs, []uint32{1, 7}) {
 		t.Errorf("allowed interfaces %v after the update", ifs)
 	}
-	if changed, appeared := f.update(later); changed || len(appeared) != 0 {
-		t.Errorf("again: changed %v, appeared %v", changed, appeared)
+	if changed, appeared, gone := f.update(later); changed || len(appeared) != 0 || len(gone) != 0 {
+		t.Errorf("again: changed %v, appeared %v, gone %v", changed, appeared, gone)
+	}
+	// br0 deleted: back to the start's lists.
+	changed, appeared, gone = f.update(start)
+	if !changed || len(appeared) != 0 || !slices.Equal(gone, []string{"br0"}) {
+		t.Fatalf("br0 deleted: changed %v, appeared %v, gone %v", changed, appeared, gone)
+	}
+	if _, ifs, _ := p.allowLists(); !slices.Equal(ifs, []uint32{1}) {
+		t.Errorf("allowed interfaces %v after br0 went", ifs)
 	}
 }

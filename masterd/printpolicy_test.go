@@ -98,3 +98,28 @@ func TestPrintPolicyMain(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRoleSockets: the spawner hands a role only the socket kinds its
+// descriptor list (docs/policy.md) names.
+func TestCheckRoleSockets(t *testing.T) {
+	sock := func(k ipcpb.Socket_Kind) openSocket { return openSocket{desc: &ipcpb.Socket{Kind: k}} }
+	for _, tc := range []struct {
+		role    string
+		sockets []openSocket
+		ok      bool
+	}{
+		{"dnsd", nil, true},
+		{"dnsd", []openSocket{sock(ipcpb.Socket_KIND_DNS_UDP), sock(ipcpb.Socket_KIND_DNS_TCP), sock(ipcpb.Socket_KIND_BPF_UPSTREAM_PROG)}, true},
+		{"dhcpd", []openSocket{sock(ipcpb.Socket_KIND_DHCP_UDP), sock(ipcpb.Socket_KIND_DHCP_PACKET), sock(ipcpb.Socket_KIND_DHCP_ROUTED), sock(ipcpb.Socket_KIND_ICMP)}, true},
+		{"dnsd", []openSocket{sock(ipcpb.Socket_KIND_DNS_UDP), sock(ipcpb.Socket_KIND_ICMP)}, false},
+		{"dhcpd", []openSocket{sock(ipcpb.Socket_KIND_DNS_TCP)}, false},
+		{"dhcpd", []openSocket{sock(ipcpb.Socket_KIND_BPF_EXPECT_MAP)}, false},
+		{seccomp.ScriptRole, []openSocket{sock(ipcpb.Socket_KIND_DHCP_UDP)}, false},
+		{"dnsd", []openSocket{sock(ipcpb.Socket_KIND_UNSPECIFIED)}, false},
+	} {
+		err := checkRoleSockets(tc.role, tc.sockets)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s %v: err = %v, want ok=%v", tc.role, tc.sockets, err, tc.ok)
+		}
+	}
+}

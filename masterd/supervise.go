@@ -144,6 +144,11 @@ func (s *supervisor) start(w *worker) error {
 	if _, err := w.conn.Handshake(s.role); err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
+	if err := checkRoleSockets(s.role, s.sockets); err != nil { // printpolicy.go
+		// A programming error, the same on every restart: end the master.
+		s.m.fail(err)
+		return err
+	}
 	set := &ipcpb.SocketSet{}
 	fds := make([]int, 0, len(s.sockets))
 	for _, sock := range s.sockets {
@@ -173,11 +178,28 @@ func (s *supervisor) start(w *worker) error {
 		return s.violationErr(w, fmt.Sprintf("expected Ready, got %T", m.GetMsg()))
 	}
 	if err := s.m.sandbox.forRole(s.role).verify(w.pid, ready.GetSandbox()); err != nil { // its own user (hardening_users.go)
+		if dyingBySeccomp(w.pid) {
+			// Not a lie about its sandbox: its filter is killing it for a
+			// call made right after Ready. stop reports the seccomp kill
+			// (with the call's name) rather than a protocol violation.
+			return fmt.Errorf("killed by its seccomp filter right after Ready (%v)", err)
+		}
 		return s.violationErr(w, "sandbox not in force: "+err.Error())
 	}
 	s.m.log.printf("master", "%s[%d] ready: %s", s.role, w.pid, describeSandbox(ready.GetSandbox()))
 	s.m.noteWorkerReady(s.role, w.pid, ready.GetSandbox()) // issue 6: moatctl status (stats_requests.go)
 	return nil
+}
+
+// seccompModeDead is the Seccomp field of /proc/<pid>/status once the
+// kernel has begun to kill a task for a call its filter refused
+// (SECCOMP_MODE_DEAD, Linux 5.17 and later); no task can set it itself.
+const seccompModeDead = 3
+
+// dyingBySeccomp reports whether pid's seccomp filter is killing it.
+func dyingBySeccomp(pid int) bool {
+	st, err := readProcStatus(pid)
+	return err == nil && st.GetSeccompMode() == seccompModeDead
 }
 
 // violation kills a worker that broke the protocol: the master trusts no

@@ -123,6 +123,9 @@ func TestSupervisorReportsSeccompKill(t *testing.T) {
 	if kill == nil {
 		t.Fatalf("no seccomp-kill record:\n%s", logBuf.String())
 	}
+	if n := strings.Count(logBuf.String(), "audit: event=seccomp-kill "); n != 1 {
+		t.Errorf("%d seccomp-kill records, want 1 (one worker was killed):\n%s", n, logBuf.String())
+	}
 	if kill.role != "dnsd" || kill.pid <= 0 {
 		t.Errorf("record %+v", *kill)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/user"
 	"strconv"
 
 	"github.com/moatdns/moat/internal/config"
@@ -39,7 +40,31 @@ func testModeChecks(cfg *config.Config) error {
 	if cfg.Upstream.NoPoll && !cfg.NoResolv && len(cfg.ResolvFiles) > 1 {
 		errs = append(errs, errors.New("no-poll: only one resolv.conf file allowed in no-poll mode"))
 	}
+	errs = append(errs, rootWorkerUsers(cfg)...)
 	return errors.Join(errs...)
+}
+
+// rootWorkerUsers is moat's own refusal, which the start makes too
+// (lookupAccount): no worker runs as uid 0 or group 0. dnsmasq accepts
+// user=root, so a configuration switched from dnsmasq can carry it;
+// --test says so rather than the start. A user or group this host does
+// not have is left to the start, as dnsmasq's --test leaves it.
+func rootWorkerUsers(cfg *config.Config) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, role := range workerRoles {
+		name, option := cfg.RoleUser(role)
+		if u, err := user.Lookup(name); err == nil && u.Uid == "0" && !seen[option] {
+			seen[option] = true
+			errs = append(errs, fmt.Errorf("%s: %s is uid 0: moat runs no worker as root (name an unprivileged user)", option, name))
+		}
+	}
+	if cfg.Group != "" {
+		if g, err := user.LookupGroup(cfg.Group); err == nil && g.Gid == "0" {
+			errs = append(errs, fmt.Errorf("group: %s is gid 0: moat runs no worker in group 0 (name an unprivileged group)", cfg.Group))
+		}
+	}
+	return errs
 }
 
 // zoneExists checks an address's zone as the master uses it: an interface

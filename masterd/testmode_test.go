@@ -31,6 +31,10 @@ func TestTestModeChecks(t *testing.T) {
 		{"ports left to the start", []string{"min-port=2000", "max-port=1000"}, ""},
 		{"bind-interfaces with bind-dynamic left to the start", []string{"bind-interfaces", "bind-dynamic"}, ""},
 		{"missing interface left to the start", []string{"interface=nosuch0", "bind-interfaces"}, ""},
+		{"user root (moat's own refusal)", []string{"user=root"}, "user: root is uid 0: moat runs no worker as root"},
+		{"dns-user root", []string{"user=nobody", "dns-user=root"}, "dns-user: root is uid 0"},
+		{"group root", []string{"group=root"}, "group: root is gid 0"},
+		{"unknown user left to the start", []string{"user=nosuchuser-moat"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

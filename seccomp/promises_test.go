@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -83,8 +84,11 @@ func TestPolicySyscallsMatchRules(t *testing.T) {
 				if _, ok := PromiseNamed(r.Promise); !ok {
 					t.Errorf("%s: %s: rule %d from undefined promise %q", p.Role, sc.Name, j, r.Promise)
 				}
-				if r.Action != rs[j].Action || len(r.Args) != len(rs[j].Args) {
-					t.Errorf("%s: %s: rule %d differs from the compiled one", p.Role, sc.Name, j)
+				// Every field: action and each argument condition (index,
+				// mask, values, self-pid), so the printed conditions are
+				// the compiled ones.
+				if !reflect.DeepEqual(r.Rule, rs[j]) {
+					t.Errorf("%s: %s: rule %d described as %+v, compiled as %+v", p.Role, sc.Name, j, r.Rule, rs[j])
 				}
 			}
 		}

@@ -16,6 +16,9 @@ import (
 // currently exist" and answers on br0 once it exists (and still not on
 // an interface interface= does not name); with bind-interfaces it stops
 // at start: "dnsmasq: unknown interface br0". moatd must do the same.
+// And as with dnsmasq's wildcard mode, a named interface that is deleted
+// and created again (a bridge torn down and rebuilt, with a new index)
+// is answered on again, and the other named interfaces meanwhile.
 
 const lateIfaceConf = `port=53
 interface=br0
@@ -47,7 +50,9 @@ func TestDNSLateInterface(t *testing.T) {
 			// other0 exists from the start and interface= does not name
 			// it: never answered.
 			lateLink(t, srv, cli, "other0", "c1", "10.79.0.1")
-			conf := lateIfaceConf
+			// keep0 is named and exists throughout.
+			lateLink(t, srv, cli, "keep0", "c2", "10.77.0.1")
+			conf := lateIfaceConf + "interface=keep0\n"
 			if mode == "bind-dynamic" {
 				conf += "bind-dynamic\n"
 			}
@@ -73,6 +78,9 @@ func TestDNSLateInterface(t *testing.T) {
 			if mode == "wildcard" && !strings.Contains(m.out.String(), "DNS interface br0 appeared") {
 				t.Errorf("no log line for br0 appearing:\n%s", m.out.String())
 			}
+			if mode == "wildcard" {
+				lateIfaceDeleted(t, m, srv, cli)
+			}
 		})
 	}
 	t.Run("bind-interfaces", func(t *testing.T) {
@@ -96,4 +104,45 @@ func TestDNSLateInterface(t *testing.T) {
 			t.Errorf("dnsmasq, the reference: %v:\n%s", err, out)
 		}
 	})
+}
+
+// lateIfaceDeleted deletes br0, which moatd (wildcard mode) answers on,
+// and creates it again: keep0, also named, is answered on throughout,
+// and the new br0 (a new interface index) once it exists. The new br0
+// gets another network, so that only its index can let its queries in
+// (dnsd also allows the addresses of the allowed interfaces).
+func lateIfaceDeleted(t *testing.T, m *moatd, srv, cli *netns) {
+	t.Helper()
+	before := ifIndex(t, srv, "br0")
+	run(t, "ip", "-n", srv.name, "link", "del", "br0") // and its peer c0
+	waitFor(t, 5*time.Second, "the log line for br0 going", func() bool {
+		return strings.Contains(m.out.String(), "DNS interface br0 is gone")
+	})
+	if !cli.answers("10.77.0.1") {
+		t.Errorf("no answer on keep0 once br0 was deleted:\n%s", m.out.String())
+	}
+	lateLink(t, srv, cli, "br0", "c0", "10.76.0.1")
+	if after := ifIndex(t, srv, "br0"); after == before {
+		t.Fatalf("the new br0 has the old one's index %s: the test proves nothing", after)
+	}
+	created := time.Now()
+	waitFor(t, 5*time.Second, "answer on br0, deleted and created again", func() bool { return cli.answers("10.76.0.1") })
+	t.Logf("e2e: re-created interface answered %v after it was created", time.Since(created).Round(time.Millisecond))
+	if !cli.answers("10.77.0.1") {
+		t.Error("no answer on keep0 once br0 was back")
+	}
+	if n := strings.Count(m.out.String(), "DNS interface br0 appeared"); n != 2 {
+		t.Errorf("%d log lines for br0 appearing, want 2:\n%s", n, m.out.String())
+	}
+}
+
+// ifIndex returns an interface's index in the namespace, as ip prints it.
+func ifIndex(t *testing.T, n *netns, name string) string {
+	t.Helper()
+	out := run(t, "ip", "-n", n.name, "-o", "link", "show", "dev", name)
+	index, _, ok := strings.Cut(out, ":")
+	if !ok {
+		t.Fatalf("ip link show %s: %q", name, out)
+	}
+	return index
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,6 +70,23 @@ var deploymentModes = []deploymentMode{
 			"hardening missing uid-switch: the master is not root: workers keep uid 65534 (no per-role user); they are not dumpable, so other processes of that uid cannot ptrace them; ignored: dns-user=nobody, dhcp-user=daemon\n",
 		},
 		conf: roleUsersConf,
+	},
+	{
+		// The issue's command line, word for word (user and group by
+		// name, CAP_NET_BIND_SERVICE alone): DNS on 53, no DHCP, the
+		// classic BPF filter.
+		name: "ambient-net-bind-only",
+		asNobody: []string{"--reuid=nobody", "--regid=nogroup", "--clear-groups",
+			"--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"},
+		dnsPort: 53, masterUID: "65534",
+		masterCaps: capNetBindService,
+		logLines: []string{
+			"mode=ambient uid=65534 master-caps=CAP_NET_BIND_SERVICE applied=",
+			"missing=ebpf-filter,uid-switch\n",
+			"hardening master-capabilities: the master keeps CAP_NET_BIND_SERVICE;",
+			"hardening missing ebpf-filter: no CAP_BPF",
+			"socket filters: mode auto: classic BPF",
+		},
 	},
 	{
 		// DNS only, with CAP_BPF: the eBPF filters load, and CAP_NET_RAW
@@ -147,6 +165,19 @@ func runDeploymentMode(t *testing.T, mode deploymentMode) {
 		t.Errorf("hardening line logged %d times, want once", n)
 	}
 
+	// moatctl status shows what the start-up record says cannot apply.
+	if rec := hardeningRecord.FindStringSubmatch(log); rec == nil {
+		t.Errorf("no hardening record with mode and missing in the log")
+	} else {
+		status := mustMoatctl(t, filepath.Join(dir, "run", "moatd.ctl"), "status")
+		if want := "hardening: mode " + rec[1] + ", applied "; !strings.Contains(status, want) {
+			t.Errorf("moatctl status lacks %q:\n%s", want, status)
+		}
+		if want := "; missing " + rec[2] + "\n"; !strings.Contains(status, want) {
+			t.Errorf("moatctl status lacks %q:\n%s", want, status)
+		}
+	}
+
 	master := m.cmd.Process.Pid
 	checkMasterStatus(t, mode, master)
 	workers := m.workers(t)
@@ -179,6 +210,10 @@ func runDeploymentMode(t *testing.T, mode deploymentMode) {
 		}
 	}
 }
+
+// hardeningRecord picks the mode and the missing layers out of the
+// start-up audit record.
+var hardeningRecord = regexp.MustCompile(`audit: event=hardening role=master pid=\d+ mode=(\S+) .* missing=(\S+)\n`)
 
 // checkMasterStatus checks the master's identity and capabilities.
 func checkMasterStatus(t *testing.T, mode deploymentMode, pid int) {
@@ -214,6 +249,27 @@ func checkWorkerStatus(t *testing.T, role string, pid int, uid string) {
 	}
 	if f := strings.Fields(st["Uid"]); len(f) != 4 || f[0] != uid || f[1] != uid || f[2] != uid {
 		t.Errorf("%s Uid = %q, want %s", role, st["Uid"], uid)
+	}
+	// The rlimits docs/policy.md prints (seccomp.WorkerRlimits), soft
+	// and hard, as the kernel holds them.
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Errorf("%s limits: %v", role, err)
+	}
+	for _, want := range []string{"Max file size 0 0 bytes", "Max core file size 0 0 bytes", "Max open files 4096 4096 files"} {
+		found := false
+		for _, line := range strings.Split(string(limits), "\n") {
+			found = found || strings.Join(strings.Fields(line), " ") == want
+		}
+		if !found {
+			t.Errorf("%s: /proc/%d/limits has no %q:\n%s", role, pid, want, limits)
+		}
+	}
+	// The descriptors docs/policy.md lists as received at spawn.
+	for fd, want := range map[int]string{0: "/dev/null", 1: "pipe:", 2: "pipe:", 3: "socket:"} {
+		if got, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err != nil || !strings.HasPrefix(got, want) {
+			t.Errorf("%s fd %d = %q (%v), want %s", role, fd, got, err, want)
+		}
 	}
 	root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
 	if err != nil {

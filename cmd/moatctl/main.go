@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moatdns/moat/internal/config"
@@ -52,18 +53,38 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("moatctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
-	socket := fs.String("s", config.DefaultControlSocket(os.Geteuid()), "control socket `path`")
+	fs.Usage = func() {} // printed below: on stdout when asked for
+	defaultSocket := config.DefaultControlSocket(os.Geteuid())
+	socket := fs.String("s", defaultSocket, "control socket `path`")
 	fs.StringVar(socket, "socket", *socket, "control socket `path`")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// Asked for: the usage is the answer, on stdout.
+			usage(stdout)
+			return 0
+		}
+		usage(stderr)
 		return 2
 	}
-	if fs.NArg() != 1 || !known(fs.Arg(0)) {
+	switch {
+	case fs.NArg() == 0:
+		fmt.Fprintln(stderr, "moatctl: no verb given")
+		usage(stderr)
+		return 2
+	case fs.NArg() > 1:
+		fmt.Fprintf(stderr, "moatctl: one verb at a time, got %q\n", fs.Args())
+		usage(stderr)
+		return 2
+	case !known(fs.Arg(0)):
+		fmt.Fprintf(stderr, "moatctl: unknown verb %q\n", fs.Arg(0))
 		usage(stderr)
 		return 2
 	}
 	if err := exchange(*socket, fs.Arg(0), stdout); err != nil {
 		fmt.Fprintf(stderr, "moatctl: %v\n", err)
+		if hint := connectHint(err, *socket == defaultSocket, os.Geteuid()); hint != "" {
+			fmt.Fprintf(stderr, "moatctl: %s\n", hint)
+		}
 		var me masterError
 		if errors.As(err, &me) {
 			return 1
@@ -71,6 +92,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// connectHint explains the two ways a user who is not root commonly
+// fails to reach the system's master: its socket is root's (and the
+// control-group's), and without -s moatctl looked for a development
+// master of the caller's own instead.
+func connectHint(err error, defaultPath bool, euid int) string {
+	if euid == 0 {
+		return ""
+	}
+	system := config.DefaultControlSocket(0)
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return "the control socket is for root and the members of moatd's control-group"
+	case defaultPath && errors.Is(err, syscall.ENOENT):
+		if _, serr := os.Stat(system); serr == nil {
+			return fmt.Sprintf("the system's master listens on %s, for root and the members of its control-group: run moatctl as root or with -s %s", system, system)
+		}
+	}
+	return ""
 }
 
 func known(verb string) bool {

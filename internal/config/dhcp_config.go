@@ -43,7 +43,7 @@ type DHCPConfig struct {
 	Quiet          bool // quiet-dhcp: do not log routine exchanges
 
 	LeaseMax    int    // dhcp-lease-max (-X); default DefaultLeaseMax
-	LeaseFile   string // dhcp-leasefile (-l), alias dhcp-lease; default DefaultLeaseFile
+	LeaseFile   string // dhcp-leasefile (-l), alias dhcp-lease; default DefaultLeaseFile, or beside pid-file with leasefile-ro (instanceLeaseFile)
 	LeaseFileRO bool   // leasefile-ro (-9): keep no lease file (the journal is still kept)
 	Script      string // dhcp-script (-6): absolute path run on lease changes; "" none
 	// ScriptUser is dhcp-scriptuser. dnsmasq runs the script as root by

@@ -136,6 +136,7 @@ func setDHCPLeaseMax(p *parser, v value, _ location) error {
 // setDHCPLeaseFile: dhcp-leasefile with no value keeps the default, as in
 // dnsmasq.
 func setDHCPLeaseFile(p *parser, v value, _ location) error {
+	p.leaseFileSet = true
 	if v.text == "" {
 		p.cfg.DHCP.LeaseFile = DefaultLeaseFile
 		return nil
@@ -145,6 +146,24 @@ func setDHCPLeaseFile(p *parser, v value, _ location) error {
 	}
 	p.cfg.DHCP.LeaseFile = v.text
 	return nil
+}
+
+// instanceLeaseFile runs after parsing. With leasefile-ro and no
+// dhcp-leasefile dnsmasq keeps no lease file at all (the dhcp-script's
+// "init" supplies the leases), and the tool that starts it that way,
+// libvirt, runs one instance per virtual network, each with its own
+// pid-file. moat still keeps its lease journal beside LeaseFile: at the
+// shared default path every instance after the first would fail on the
+// journal's lock (and could see another network's leases). Such an
+// instance keeps it beside its own pid file instead (libvirt's
+// /run/libvirt/network/default.pid: /run/libvirt/network/default.leases,
+// whose journal goes when the host reboots, as dnsmasq's state would).
+func (p *parser) instanceLeaseFile() {
+	d := &p.cfg.DHCP
+	if !d.LeaseFileRO || p.leaseFileSet || p.cfg.PidFile == "" || p.cfg.PidFile == DefaultPidFile {
+		return
+	}
+	d.LeaseFile = strings.TrimSuffix(p.cfg.PidFile, ".pid") + ".leases"
 }
 
 func setLeaseFileRO(p *parser, _ value, _ location) error {

@@ -87,6 +87,13 @@ func setDHCPRange(p *parser, v value, _ location) error {
 	start, ok := parseIPv4(fields[0].text)
 	if !ok {
 		if a, err := netip.ParseAddr(fields[0].text); err == nil && a.Is6() {
+			// An ra-only range serves no DHCPv6 at all: say what it
+			// needs, as libvirt's IPv6 networks write it.
+			for _, f := range fields[1:] {
+				if f.text == "ra-only" {
+					return fmt.Errorf("IPv6 range starting at %s, ra-only (IPv6 router advertisements): %w", fields[0].text, dhcpopts.ErrNotSupportedV6)
+				}
+			}
 			return fmt.Errorf("IPv6 range starting at %s: %w", fields[0].text, dhcpopts.ErrNotSupportedV6)
 		}
 		return fmt.Errorf("bad dhcp-range: %q is not an IPv4 address", fields[0].text)

@@ -85,7 +85,7 @@ func TestDHCPRangeErrors(t *testing.T) {
 		// IPv6: every form names DHCPv6.
 		{"dhcp-range=::1,::400,constructor:eth0", `dhcp-range: IPv6 range starting at ::1: not supported yet (DHCPv6)`},
 		{"dhcp-range=::,constructor:eth0,ra-stateless,ra-names", `dhcp-range: IPv6 range starting at ::: not supported yet (DHCPv6)`},
-		{"dhcp-range=2001:db8::1,ra-only", `dhcp-range: IPv6 range starting at 2001:db8::1: not supported yet (DHCPv6)`},
+		{"dhcp-range=2001:db8::1,ra-only", `dhcp-range: IPv6 range starting at 2001:db8::1, ra-only (IPv6 router advertisements): not supported yet (DHCPv6)`},
 		{"dhcp-range=set:lan,fd00:1::,static,64,infinite", `dhcp-range: IPv6 range starting at fd00:1::: not supported yet (DHCPv6)`},
 		{"dhcp-range=::", `dhcp-range: IPv6 range "::": not supported yet (DHCPv6)`},
 	})

@@ -46,6 +46,9 @@ type parser struct {
 	// conf-dir are refused and files is noFiles.
 	standalone bool
 
+	// leaseFileSet: a dhcp-leasefile (or dhcp-lease) line was given.
+	leaseFileSet bool
+
 	firstConfFile *string // the command line's first conf-file, read last
 	confFileArg   bool    // the command line named a conf-file (maybe a bad one)
 	open          []openFile
@@ -78,6 +81,9 @@ func parseWith(args []string, defaultFile string, files fileSystem, limit int) (
 		case defaultFile != "" && !p.confFileArg:
 			p.readFile(defaultFile, commandLine, "conf-file", true)
 		}
+	}
+	if len(p.errs) == 0 {
+		p.instanceLeaseFile()
 	}
 	switch len(p.errs) {
 	case 0:

@@ -86,7 +86,7 @@ var table = []option{
 	opt("dhcp-script", '6', ArgRequired, "<path>", "Shell script to run on DHCP lease creation and destruction.").does(setDHCPScript).once(),
 	opt("conf-dir", '7', ArgRequired, "<path>", "Read the files in this directory; ,<suffix> skips, ,*<suffix> selects.").does(setConfDir),
 	opt("log-facility", '8', ArgRequired, "<facility>|<file>", "Log to this syslog facility, to a file (contains '/'), or to stderr ('-').").does(setLogFacility).once(),
-	opt("leasefile-ro", '9', ArgNone, "", "Do not use leasefile.").does(setLeaseFileRO),
+	opt("leasefile-ro", '9', ArgNone, "", "Do not use leasefile. Without dhcp-leasefile, moat keeps its lease journal beside the pid file.").does(setLeaseFileRO),
 	opt("script-on-renewal", 0, ArgNone, "", "Call dhcp-script when lease expiry changes."),
 	opt("dns-forward-max", '0', ArgRequired, "<integer>", "Maximum number of concurrent DNS queries. (defaults to 150)").does(setForwardMax).once(),
 	opt("clear-on-reload", 0, ArgNone, "", "Clear DNS cache when reloading /etc/resolv.conf.").does(setClearOnReload),

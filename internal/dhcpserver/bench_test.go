@@ -2,11 +2,14 @@ package dhcpserver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+
+	"github.com/moatdns/moat/internal/config"
 )
 
 // BenchmarkDORA is one 4-way exchange (DISCOVER, OFFER, REQUEST, commit,
@@ -28,7 +31,11 @@ func BenchmarkDORASequentialMACs(b *testing.B) {
 }
 
 func benchDORA(b *testing.B, mac func(uint32) uint32) {
-	e := newEngine(b, "--dhcp-range=10.1.0.1,10.1.255.254,255.255.0.0,1h", "--no-ping", "--dhcp-lease-max=100000")
+	benchDORAWith(b, nil, mac)
+}
+
+func benchDORAWith(b *testing.B, adjust func(*Settings), mac func(uint32) uint32) {
+	e := newEngineWith(b, adjust, "--dhcp-range=10.1.0.1,10.1.255.254,255.255.0.0,1h", "--no-ping", "--dhcp-lease-max=100000")
 	iface := &Interface{Name: "eth0", Index: 2, Addrs: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/16")}}
 	disc := msg{typ: discoverT, bcast: true, opts: []opt{prl(1, 3, 6, 12, 15, 28, 42)}}.bytes()
 	req := msg{typ: requestT, bcast: true, opts: []opt{prl(1, 3, 6, 12, 15, 28, 42), requested("10.1.0.1"), serverID("10.1.0.1")}}.bytes()
@@ -75,4 +82,20 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDORABigHostsFile is BenchmarkDORA with a dhcp-hostsfile of
+// 100,000 hosts (none of them the benchmark's clients, so every lookup
+// searches the whole list): what the dhcp-host index saves per request.
+func BenchmarkDORABigHostsFile(b *testing.B) {
+	const n = 100_000
+	hosts := make([]config.DHCPHost, n)
+	for i := range hosts {
+		hosts[i] = config.DHCPHost{
+			HWAddrs: []config.HWAddr{{Type: 1, Addr: []byte{0x06, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}}},
+			Addr:    netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}),
+			Name:    fmt.Sprintf("h%d", i),
+		}
+	}
+	benchDORAWith(b, func(s *Settings) { s.Hosts = hosts }, func(n uint32) uint32 { return n * 2654435761 })
 }

@@ -221,10 +221,10 @@ func (e *Engine) findHost(r *request) {
 	e.runTagIf(&e.tags, "")
 	c := r.client
 	r.host, r.hostIdx = nil, -1
-	if h := leases.FindHost(e.c.hosts, c, e.usable, e.tags.tagif); h != nil {
-		r.host, r.hostIdx = h, e.c.hostIdx[h]
+	if i := e.c.hostIndex.FindIndex(c, e.usable, e.tags.tagif); i >= 0 {
+		r.host, r.hostIdx = &e.c.hosts[i], i
 		e.tags.add(tagKnown)
-	} else if leases.FindHost(e.c.hosts, c, nil, e.tags.tagif) != nil {
+	} else if e.c.hostIndex.Find(c, nil, e.tags.tagif) != nil {
 		e.tags.add(tagKnownOthernet)
 	}
 }
@@ -268,8 +268,8 @@ func (e *Engine) prepare(r *request) {
 			e.runTagIf(&e.tags, "")
 			c := r.client
 			c.Hostname = host
-			if h := leases.FindHost(e.c.hosts, c, e.usable, e.tags.tagif); h != nil && h.ClientID == nil && len(h.HWAddrs) == 0 {
-				r.host, r.hostIdx = h, e.c.hostIdx[h]
+			if i := e.c.hostIndex.FindIndex(c, e.usable, e.tags.tagif); i >= 0 && e.c.hosts[i].ClientID == nil && len(e.c.hosts[i].HWAddrs) == 0 {
+				r.host, r.hostIdx = &e.c.hosts[i], i
 				e.tags.add(tagKnown)
 			}
 		}

@@ -178,14 +178,5 @@ func (e *Engine) claimName(name string, auth bool, l leases.Lease) (string, []le
 // the lease's client.
 func (e *Engine) configuredName(l leases.Lease) bool {
 	c := leases.Client{HWType: l.HWType, HWAddr: l.HWAddr, ClientID: l.ClientID}
-	for i := range e.c.hosts {
-		h := &e.c.hosts[i]
-		if h.Name == "" || !strings.EqualFold(h.Name, l.Hostname) {
-			continue
-		}
-		if leases.FindHost(e.c.hosts[i:i+1], c, nil, nil) != nil {
-			return true
-		}
-	}
-	return false
+	return e.c.hostIndex.MatchesNamed(l.Hostname, c, nil)
 }

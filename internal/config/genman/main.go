@@ -117,6 +117,9 @@ statistics.
 The control socket (default ` + esc(config.DefaultControlSocket(0)) + ` as root, else the run
 directory of the calling user's development master; moatd's
 control\-socket= moves it).
+.TP
+\fB\-h\fR, \fB\-\-help\fR
+Print the usage on standard output and exit 0.
 .SH VERBS
 `)
 	for _, c := range cmds {
@@ -127,8 +130,11 @@ control\-socket= moves it).
 		b.WriteString("\n" + esc(c.help) + "\n")
 	}
 	b.WriteString(`.SH EXIT STATUS
-0 when the master answered, 1 when it answered with an error, 2 for bad
-usage or when no master could be reached.
+0 when the master answered (or for \fB\-\-help\fR), 1 when it answered
+with an error, 2 for bad usage (no verb, an unknown verb, more than one
+verb) or when no master could be reached; a user who is not root is
+told when the system's master listens where moatctl did not look, or
+refused the connection.
 .SH SEE ALSO
 .BR moatd (8)
 `)
