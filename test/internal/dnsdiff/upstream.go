@@ -1,10 +1,12 @@
 package dnsdiff
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -259,8 +261,18 @@ type Upstream struct {
 
 // ServeUpstream starts answering from zone on addr (host:port), over UDP
 // and TCP, and returns once both sockets are bound. With port 0 both get
-// the port the kernel picks for UDP (see Addr).
+// the port the kernel picks for UDP (see Addr); when that port is taken
+// for TCP (by another test, in parallel), another is tried.
 func ServeUpstream(addr string, zone *Zone) (*Upstream, error) {
+	for attempt := 1; ; attempt++ {
+		u, err := serveUpstreamOnce(addr, zone)
+		if err == nil || !strings.HasSuffix(addr, ":0") || !errors.Is(err, syscall.EADDRINUSE) || attempt == 10 {
+			return u, err
+		}
+	}
+}
+
+func serveUpstreamOnce(addr string, zone *Zone) (*Upstream, error) {
 	u := &Upstream{zone: zone}
 	for _, network := range []string{"udp", "tcp"} {
 		if network == "tcp" {
