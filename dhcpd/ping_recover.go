@@ -2,9 +2,9 @@ package dhcpd
 
 import (
 	"fmt"
-	"github.com/moatdns/moat/internal/panicreport"
 
 	"github.com/moatdns/moat/internal/dhcpserver"
+	"github.com/moatdns/moat/internal/panicreport"
 )
 
 // The ping goroutine parses ICMP echo replies that come from the network

@@ -2,9 +2,10 @@ package dhcpd
 
 import (
 	"fmt"
-	"github.com/moatdns/moat/internal/panicreport"
 	"io"
 	"os"
+
+	"github.com/moatdns/moat/internal/panicreport"
 )
 
 // A bug in a handler must cost one packet, not the worker (issue 5): the

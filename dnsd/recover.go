@@ -1,8 +1,6 @@
 package dnsd
 
-import (
-	"github.com/moatdns/moat/internal/panicreport"
-)
+import "github.com/moatdns/moat/internal/panicreport"
 
 // A bug in a handler must cost one packet, not the worker: the packet
 // paths recover a panic, count it, and log it with the offending bytes,

@@ -42,29 +42,47 @@ func validateCacheDumpChunk(c *ipcpb.CacheDumpChunk) error {
 		return invalid("entries: %d, at most %d", n, MaxCacheDumpChunkEntries)
 	}
 	for i, e := range c.GetEntries() {
-		if err := validateDumpEntry(e); err != nil {
-			return fmt.Errorf("entries[%d]: %w", i, err)
+		if err := validateDumpEntry(e, "entries", i); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// validateDumpEntry checks one cache record for display: the texts go to
-// an operator's terminal as they are, so printable and bounded.
-func validateDumpEntry(e *ipcpb.CacheDumpEntry) error {
+// validateDumpEntry checks one cache record for display, in a
+// CacheDumpChunk or a StatsReport (field[i] names it in errors): the
+// texts go to an operator's terminal and the log as they are, so bounded
+// and free of control characters, C1 included (U+009B is a CSI to some
+// terminals).
+func validateDumpEntry(e *ipcpb.CacheDumpEntry, field string, i int) error {
 	if e == nil {
-		return invalid("nil")
+		return invalid("%s[%d]: nil", field, i)
 	}
 	if err := noUnknown(e); err != nil {
-		return err
+		return fmt.Errorf("%s[%d]: %w", field, i, err)
 	}
 	for _, f := range []struct {
 		name, text string
 		max        int
 	}{{"name", e.GetName(), 1024}, {"data", e.GetData(), 1024}, {"flags", e.GetFlags(), 10}} {
-		if len(f.text) > f.max || strings.IndexFunc(f.text, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-			return invalid("%s: %q", f.name, f.text)
+		if len(f.text) > f.max || strings.IndexFunc(f.text, isControl) >= 0 {
+			return invalid("%s[%d].%s: %q", field, i, f.name, f.text)
 		}
+	}
+	return nil
+}
+
+// isControl reports a C0 or C1 control character, or DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
+// upstreamAddress checks the ip:port text that names an upstream server
+// in a StatsReport or DNSMetrics (a label value in the master's /metrics).
+func upstreamAddress(i int, addr string) error {
+	if len(addr) > maxAddrTextLen {
+		return invalid("servers[%d].address: %d bytes, at most %d", i, len(addr), maxAddrTextLen)
+	}
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		return invalid("servers[%d].address: %q is not ip:port", i, addr)
 	}
 	return nil
 }
@@ -86,8 +104,8 @@ func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
 		if err := noUnknown(s); err != nil {
 			return fmt.Errorf("servers[%d]: %w", i, err)
 		}
-		if _, err := netip.ParseAddrPort(s.GetAddress()); err != nil || len(s.GetAddress()) > maxAddrTextLen {
-			return invalid("servers[%d].address: %q is not ip:port", i, s.GetAddress())
+		if err := upstreamAddress(i, s.GetAddress()); err != nil {
+			return err
 		}
 		if n := len(s.GetLatencyBuckets()); n != 0 && n != len(UpstreamLatencyBoundsMs)+1 {
 			return invalid("servers[%d].latency_buckets: %d, want %d", i, n, len(UpstreamLatencyBoundsMs)+1)

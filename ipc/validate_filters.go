@@ -3,7 +3,6 @@ package ipc
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -119,28 +118,16 @@ func validateStatsReport(r *ipcpb.StatsReport) error {
 		if err := noUnknown(s); err != nil {
 			return fmt.Errorf("servers[%d]: %w", i, err)
 		}
-		if _, err := netip.ParseAddrPort(s.GetAddress()); err != nil || len(s.GetAddress()) > maxAddrTextLen {
-			return invalid("servers[%d].address: %q is not ip:port", i, s.GetAddress())
+		if err := upstreamAddress(i, s.GetAddress()); err != nil {
+			return err
 		}
 	}
 	if n := len(r.GetCacheDump()); n > MaxCacheDumpEntries {
 		return invalid("cache_dump: %d entries, at most %d", n, MaxCacheDumpEntries)
 	}
 	for i, e := range r.GetCacheDump() {
-		if e == nil {
-			return invalid("cache_dump[%d]: nil", i)
-		}
-		if err := noUnknown(e); err != nil {
-			return fmt.Errorf("cache_dump[%d]: %w", i, err)
-		}
-		// The texts go into the log as they are: printable, bounded.
-		for _, f := range []struct {
-			name, text string
-			max        int
-		}{{"name", e.GetName(), 1024}, {"data", e.GetData(), 1024}, {"flags", e.GetFlags(), 10}} {
-			if len(f.text) > f.max || strings.IndexFunc(f.text, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
-				return invalid("cache_dump[%d].%s: %q", i, f.name, f.text)
-			}
+		if err := validateDumpEntry(e, "cache_dump", i); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -228,6 +228,14 @@ func (l *logger) auditSockets(event string, socks []openSocket) {
 	}
 }
 
+// closeSockets closes sockets the master stops serving while it runs
+// (an interface gone), with a socket-close record for each; sockets
+// closed at exit are not recorded.
+func (l *logger) closeSockets(socks []openSocket) {
+	l.auditSockets(auditSocketClose, socks)
+	closeSockets(socks)
+}
+
 // socketKindName is the proto enum name without its prefix, lower case:
 // KIND_DNS_UDP is "dns-udp".
 func socketKindName(k ipcpb.Socket_Kind) string {

@@ -126,7 +126,10 @@ func findSeccompKill(path string, pid int, wait time.Duration) (k seccompKill, f
 		for read < kmsgMaxRecords {
 			n, err := unix.Read(fd, buf)
 			if errors.Is(err, syscall.EPIPE) {
-				continue // records were overwritten under us; go on with the next
+				// Records were overwritten under us; go on with the next.
+				// Counted, so that a printk flood cannot keep us here.
+				read++
+				continue
 			}
 			if err != nil || n <= 0 {
 				break // EAGAIN: nothing more for now

@@ -144,9 +144,8 @@ func (d *dynamicListeners) refresh() error {
 	for _, t := range closing {
 		for _, s := range d.bound[t] {
 			removed = append(removed, s.desc.GetAddress())
-			d.log.auditSockets(auditSocketClose, []openSocket{s})
 		}
-		closeSockets(d.bound[t])
+		d.log.closeSockets(d.bound[t])
 		delete(d.bound, t)
 		delete(d.failing, t)
 	}
@@ -263,26 +262,32 @@ func (d *dynamicListeners) watch(ctx context.Context) {
 	events := d.events
 	if events == nil {
 		d.log.printf("master", "bind-dynamic: %v; checking the interfaces every %v instead", d.eventsErr, pollInterval)
-		d.poll(ctx)
+		everyTick(ctx, pollInterval, d.refreshLogged)
 		return
 	}
+	followAddrEvents(ctx, events, d.log, "bind-dynamic", d.refreshLogged)
+}
+
+// followAddrEvents calls refresh after each burst of rtnetlink events
+// until ctx ends (which closes events). Should events fail, it says so
+// and calls refresh every pollInterval instead. what names the follower
+// in that line.
+func followAddrEvents(ctx context.Context, events *os.File, log *logger, what string, refresh func()) {
 	stop := context.AfterFunc(ctx, func() { _ = events.Close() }) // unblocks Read
 	defer stop()
 	buf := make([]byte, 64<<10)
 	for ctx.Err() == nil {
 		if _, err := events.Read(buf); err != nil && ctx.Err() == nil && !errors.Is(err, unix.ENOBUFS) {
 			// ENOBUFS: events were lost, which a rescan makes good.
-			d.log.printf("master", "bind-dynamic: read rtnetlink: %v; checking the interfaces every %v instead", err, pollInterval)
-			d.poll(ctx)
+			log.printf("master", "%s: read rtnetlink: %v; checking the interfaces every %v instead", what, err, pollInterval)
+			everyTick(ctx, pollInterval, refresh)
 			return
 		}
 		drainEvents(events, buf)
 		if ctx.Err() != nil {
 			return
 		}
-		if err := d.refresh(); err != nil {
-			d.log.printf("master", "%v", err)
-		}
+		refresh()
 	}
 }
 
@@ -299,17 +304,24 @@ func drainEvents(events *os.File, buf []byte) {
 	_ = events.SetReadDeadline(time.Time{})
 }
 
-func (d *dynamicListeners) poll(ctx context.Context) {
-	t := time.NewTicker(pollInterval)
+// refreshLogged is refresh for the followers, which log its error.
+func (d *dynamicListeners) refreshLogged() {
+	if err := d.refresh(); err != nil {
+		d.log.printf("master", "%v", err)
+	}
+}
+
+// everyTick runs f every interval until ctx ends: the fallback of the
+// rtnetlink watchers and the resolv-file poll.
+func everyTick(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := d.refresh(); err != nil {
-				d.log.printf("master", "%v", err)
-			}
+			f()
 		}
 	}
 }

@@ -61,42 +61,44 @@ func controlAccessFor(cfg *config.Config) (controlAccess, error) {
 
 // listenControl creates the control socket at path: a stale socket file
 // (no master answers on it) is replaced; a live one is an error, as is
-// anything at path that is not a socket.
+// anything at path that is not a socket. Errors do not say which socket
+// (control or metrics): the caller does.
 func listenControl(path string, access controlAccess) (*net.UnixListener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err // a *PathError: it names the operation and path
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			_ = c.Close()
-			return nil, fmt.Errorf("control socket %s: another master answers on it", path)
+			return nil, fmt.Errorf("%s: another master answers on it", path)
 		}
 		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("control socket: remove stale %s: %w", path, err)
+			return nil, fmt.Errorf("stale socket: %w", err)
 		}
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err // a *net.OpError: it names the operation and path
 	}
 	l.SetUnlinkOnClose(true)
 	// Connecting needs write permission on the socket file. Between bind
-	// and chmod the file has the umask's mode: the peer check below still
-	// refuses whoever gets in.
+	// and chmod the file has the umask's mode: on the control socket the
+	// peer check (serveControlConn) still refuses whoever gets in; the
+	// metrics socket has no such check, and serves only counters.
 	mode := os.FileMode(0o600)
 	if access.hasGroup {
 		mode = 0o660
 		if err := os.Lchown(path, -1, int(access.group)); err != nil {
 			_ = l.Close()
-			return nil, fmt.Errorf("control socket: chown to group %d: %w", access.group, err)
+			return nil, fmt.Errorf("control-group %d: %w", access.group, err)
 		}
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		_ = l.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, err // a *PathError
 	}
 	return l, nil
 }
@@ -128,7 +130,7 @@ func (m *master) serveControl(ctx context.Context) {
 	}
 	l, err := listenControl(path, access)
 	if err != nil {
-		m.log.printf("master", "%v (no control socket)", err)
+		m.log.printf("master", "control socket: %v (no control socket)", err)
 		return
 	}
 	m.log.printf("master", "control socket %s", path)
@@ -166,10 +168,13 @@ func (m *master) serveControlConn(ctx context.Context, c *net.UnixConn, access c
 	w := bufio.NewWriter(c)
 	defer w.Flush()
 	cred, err := peerCredentials(c)
-	if err == nil {
-		err = access.allow(cred)
-	}
 	if err != nil {
+		// No pid or uid to record: a zero one would read as root's.
+		m.log.auditMaster(auditControlRefused, "reason", err.Error())
+		fmt.Fprintf(w, "error permission denied: %v\n", err)
+		return
+	}
+	if err := access.allow(cred); err != nil {
 		m.log.auditMaster(auditControlRefused, "peer-pid", cred.pid, "peer-uid", cred.uid, "reason", err.Error())
 		fmt.Fprintf(w, "error permission denied: %v\n", err)
 		return

@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/moatdns/moat/internal/leases"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
 )
@@ -116,13 +114,9 @@ func capsText(sb *ipcpb.SandboxStatus) string {
 // namespacesText names the namespaces a worker is started in.
 func namespacesText(flags uintptr) string {
 	var names []string
-	for _, n := range []struct {
-		flag uintptr
-		name string
-	}{{unix.CLONE_NEWUSER, "user"}, {unix.CLONE_NEWNS, "mnt"}, {unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWUTS, "uts"},
-		{unix.CLONE_NEWPID, "pid"}, {unix.CLONE_NEWNET, "net"}} {
+	for _, n := range cloneFlagNames { // printpolicy.go
 		if flags&n.flag != 0 {
-			names = append(names, n.name)
+			names = append(names, n.short)
 		}
 	}
 	if len(names) == 0 {

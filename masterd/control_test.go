@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/moatdns/moat/internal/config"
 	"github.com/moatdns/moat/internal/testutil"
 )
@@ -259,5 +261,22 @@ func TestListenControl(t *testing.T) {
 	}
 	if _, err := listenControl(plain, controlAccess{}); err == nil {
 		t.Error("a plain file was replaced by the socket")
+	}
+}
+
+// TestNamespacesText: moatctl status names a worker's namespaces in
+// short form, in cloneFlagNames' order, and "none" without any.
+func TestNamespacesText(t *testing.T) {
+	for _, tc := range []struct {
+		flags uintptr
+		want  string
+	}{
+		{0, "none"},
+		{unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWPID, "mnt,ipc,uts,pid"},
+		{unix.CLONE_NEWNET | unix.CLONE_NEWUSER | unix.CLONE_NEWNS, "user,mnt,net"},
+	} {
+		if got := namespacesText(tc.flags); got != tc.want {
+			t.Errorf("namespacesText(%#x) = %q, want %q", tc.flags, got, tc.want)
+		}
 	}
 }

@@ -131,8 +131,7 @@ func (d *dhcpLinks) sync() (added, removed []string) {
 		if err == nil && ifc.Index == l.index {
 			continue
 		}
-		d.log.auditSockets(auditSocketClose, l.socks) // issue 7 (audit.go)
-		closeSockets(l.socks)
+		d.log.closeSockets(l.socks) // issue 7 (audit.go)
 		delete(d.links, name)
 		removed = append(removed, name)
 		d.log.printf("master", "DHCP interface %s: gone, its sockets closed", name)

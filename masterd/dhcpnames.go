@@ -78,13 +78,8 @@ func (m *master) serveLeaseNames(ctx context.Context) {
 		began := time.Now()
 		defer func() { gap = min(max(leaseNamesGap, 4*time.Since(began)), leaseNamesMaxGap) }()
 		t.applyPending(m.leases.store)
-		for _, s := range m.sups {
-			if s.role != "dnsd" {
-				continue
-			}
-			if err := s.withReady(m.dns.sendLeaseNames); err != nil {
-				m.log.printf("master", "send lease names to dnsd: %v", err)
-			}
+		if err := m.withRole("dnsd", m.dns.sendLeaseNames); err != nil {
+			m.log.printf("master", "send lease names to dnsd: %v", err)
 		}
 	}
 	push()

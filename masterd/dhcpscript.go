@@ -312,7 +312,9 @@ func (s *scriptService) run(ctx context.Context) {
 			s.m.log.printf("master", "%s: %v", seccomp.ScriptRole, err)
 		} else {
 			why := s.serve(ctx, w)
-			status, sigsys := s.stopHelper(w)
+			// The helper finishes the script it is running first; the
+			// script itself, in its own process group, is left to finish.
+			status, sigsys := w.stop()
 			if ctx.Err() != nil {
 				s.m.log.printf("master", "%s[%d] stopped: %s", seccomp.ScriptRole, w.pid, status)
 				return
@@ -323,7 +325,7 @@ func (s *scriptService) run(ctx context.Context) {
 				s.m.log.reportSeccompKill(seccomp.ScriptRole, w.pid) // the call, from the kernel log (audit_kmsg.go)
 			}
 		}
-		if n, since := crashes.died(began, time.Now()); n >= s.limit() {
+		if n, since := crashes.died(began, time.Now()); n >= crashLimitOr(s.crashLimit) {
 			s.giveUp(n, since)
 			return
 		}
@@ -331,13 +333,6 @@ func (s *scriptService) run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func (s *scriptService) limit() int {
-	if s.crashLimit > 0 {
-		return s.crashLimit
-	}
-	return maxCrashes
 }
 
 // giveUp stops restarting a helper that keeps dying (a broken script
@@ -416,10 +411,10 @@ func (s *scriptService) serve(ctx context.Context, w *worker) string {
 		return "waiting for Ready: " + err.Error()
 	}
 	if m.GetReady() == nil {
-		return s.violation(w, fmt.Sprintf("expected Ready, got %s", ipc.MessageName(m)))
+		return w.violation(s.m.log, fmt.Sprintf("expected Ready, got %s", ipc.MessageName(m)))
 	}
 	if err := s.verify(w.pid, m.GetReady().GetSandbox()); err != nil {
-		return s.violation(w, "sandbox not in force: "+err.Error())
+		return w.violation(s.m.log, "sandbox not in force: "+err.Error())
 	}
 	startTimer.Stop()
 	s.m.log.printf("master", "%s[%d] ready: %s", seccomp.ScriptRole, w.pid, describeScriptSandbox(m.GetReady().GetSandbox()))
@@ -439,7 +434,7 @@ func (s *scriptService) serve(ctx context.Context, w *worker) string {
 				gone <- "closed its IPC connection: " + err.Error()
 				return
 			case m.GetScriptDone() == nil:
-				gone <- s.violation(w, "unexpected "+ipc.MessageName(m))
+				gone <- w.violation(s.m.log, "unexpected "+ipc.MessageName(m))
 				return
 			}
 			select {
@@ -470,7 +465,7 @@ func (s *scriptService) serve(ctx context.Context, w *worker) string {
 			return why
 		case done := <-answers:
 			if done.GetSeq() != ev.GetSeq() {
-				return s.violation(w, fmt.Sprintf("answered event %d, expected %d", done.GetSeq(), ev.GetSeq()))
+				return w.violation(s.m.log, fmt.Sprintf("answered event %d, expected %d", done.GetSeq(), ev.GetSeq()))
 			}
 			s.answered()
 			if done.GetError() != "" {
@@ -526,28 +521,4 @@ func describeScriptSandbox(st *ipcpb.SandboxStatus) string {
 		b.WriteString("; " + n)
 	}
 	return b.String()
-}
-
-func (s *scriptService) violation(w *worker, what string) string {
-	s.m.log.auditViolationOf(seccomp.ScriptRole, w.pid, what)
-	_ = w.cmd.Process.Kill()
-	return "protocol violation: " + what
-}
-
-// stopHelper waits stopTimeout for the helper to exit (it finishes the
-// script it is running first), then kills it; the script itself, in its
-// own process group, is left to finish. It returns how the helper ended,
-// and whether seccomp killed it (SIGSYS).
-func (s *scriptService) stopHelper(w *worker) (status string, sigsys bool) {
-	done := make(chan error, 1)
-	go func() { done <- w.cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(stopTimeout):
-		_ = w.cmd.Process.Kill()
-		err = <-done
-	}
-	_ = w.conn.Close()
-	return exitReason(err), killedBySIGSYS(err)
 }

@@ -142,16 +142,11 @@ func (m *master) refreshLocalDynamic(dirs, ifaces bool) {
 	d.local.dynGen++
 	gen := d.local.dynGen
 	d.mu.Unlock()
-	for _, s := range m.sups {
-		if s.role != "dnsd" {
-			continue
-		}
-		err := s.withReady(func(c *ipc.Conn) error {
-			return ipc.SendLocalRecords(c, ipcpb.Table_TABLE_LOCAL_DYNAMIC, gen, dyn)
-		})
-		if err != nil {
-			m.log.printf("master", "send local data to dnsd: %v", err)
-		}
+	err := m.withRole("dnsd", func(c *ipc.Conn) error {
+		return ipc.SendLocalRecords(c, ipcpb.Table_TABLE_LOCAL_DYNAMIC, gen, dyn)
+	})
+	if err != nil {
+		m.log.printf("master", "send local data to dnsd: %v", err)
 	}
 }
 

@@ -2,13 +2,10 @@ package masterd
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"slices"
 	"sync"
-	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/moatdns/moat/ipc"
@@ -113,40 +110,13 @@ func (m *master) followInterfaces(ctx context.Context) {
 	events, err := subscribeAddrEvents() // binddynamic.go
 	if err != nil {
 		m.log.printf("master", "DNS interfaces: %v; checking the interfaces every %v instead", err, pollInterval)
-		m.pollInterfaces(ctx)
+		everyTick(ctx, pollInterval, m.refollow)
 		return
 	}
-	stop := context.AfterFunc(ctx, func() { _ = events.Close() }) // unblocks Read
-	defer stop()
 	// A change between the start-up plan and the subscription is caught
 	// by this first look.
 	m.refollow()
-	buf := make([]byte, 64<<10)
-	for ctx.Err() == nil {
-		if _, err := events.Read(buf); err != nil && ctx.Err() == nil && !errors.Is(err, unix.ENOBUFS) {
-			m.log.printf("master", "DNS interfaces: read rtnetlink: %v; checking the interfaces every %v instead", err, pollInterval)
-			m.pollInterfaces(ctx)
-			return
-		}
-		drainEvents(events, buf) // binddynamic.go
-		if ctx.Err() != nil {
-			return
-		}
-		m.refollow()
-	}
-}
-
-func (m *master) pollInterfaces(ctx context.Context) {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.refollow()
-		}
-	}
+	followAddrEvents(ctx, events, m.log, "DNS interfaces", m.refollow) // binddynamic.go
 }
 
 // refollow plans again and, when the lists changed, gives dnsd (the
@@ -180,15 +150,10 @@ func (m *master) refollow() {
 	if dc == nil {
 		return
 	}
-	for _, s := range m.sups {
-		if s.role != "dnsd" {
-			continue
-		}
-		err := s.withReady(func(c *ipc.Conn) error {
-			return c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: dc}})
-		})
-		if err != nil {
-			m.log.printf("master", "DNS interfaces: send to dnsd: %v", err)
-		}
+	err = m.withRole("dnsd", func(c *ipc.Conn) error {
+		return c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: dc}})
+	})
+	if err != nil {
+		m.log.printf("master", "DNS interfaces: send to dnsd: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // The metrics endpoint (metrics=, off by default): the master serves GET
@@ -20,6 +22,11 @@ const (
 	metricsReadTimeout  = 5 * time.Second
 	metricsWriteTimeout = 15 * time.Second
 	metricsMaxHeader    = 8 << 10
+	// maxMetricsConns bounds the connections the master holds open for
+	// /metrics at once: each is a descriptor and a goroutine of the
+	// privileged process, and on a TCP address anybody who can reach it
+	// can connect. More wait in the kernel's backlog.
+	maxMetricsConns = 8
 )
 
 // listenMetrics opens addr: an absolute path is a Unix socket (a stale
@@ -51,6 +58,13 @@ func (m *master) serveMetrics(ctx context.Context, addr string) error {
 		return err
 	}
 	m.log.printf("master", "metrics on %s", l.Addr())
+	return m.serveMetricsOn(ctx, l)
+}
+
+// serveMetricsOn serves /metrics on l, at most maxMetricsConns
+// connections at once, until ctx ends; it closes l.
+func (m *master) serveMetricsOn(ctx context.Context, l net.Listener) error {
+	l = netutil.LimitListener(l, maxMetricsConns)
 	turn := make(chan struct{}, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +96,7 @@ func (m *master) serveMetrics(ctx context.Context, addr string) error {
 		_ = srv.Shutdown(sctx)
 	})
 	defer stop()
-	err = srv.Serve(l)
+	err := srv.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -3,11 +3,15 @@ package masterd
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moatdns/moat/internal/config"
 	"github.com/moatdns/moat/internal/promtext"
 	"github.com/moatdns/moat/ipc"
 	ipcpb "github.com/moatdns/moat/ipc/proto"
@@ -213,5 +217,58 @@ func BenchmarkMetricsExposition(b *testing.B) {
 		var e exposition
 		dnsSeries(&e, d)
 		dhcpSeries(&e, dh)
+	}
+}
+
+// TestServeMetricsOn: over a real TCP socket the endpoint answers GET
+// with the exposition, refuses other methods, and stops cleanly when its
+// context ends.
+func TestServeMetricsOn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testLogger()
+	m := &master{cfg: &config.Config{}, log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- m.serveMetricsOn(ctx, l) }()
+
+	client := &http.Client{Timeout: 10 * time.Second}
+	url := "http://" + l.Addr().String() + "/metrics"
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != metricsContentType {
+		t.Errorf("GET: %s, Content-Type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if _, err := promtext.Parse(bytes.NewReader(body)); err != nil {
+		t.Errorf("GET body: %v\n%s", err, body)
+	}
+
+	resp, err = client.Post(url, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %s, Allow %q; want 405 with GET, HEAD", resp.Status, resp.Header.Get("Allow"))
+	}
+
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("serveMetricsOn after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serveMetricsOn did not return after cancel")
 	}
 }

@@ -101,18 +101,19 @@ func spawnDescriptors() []descriptorDoc {
 	}
 }
 
-// cloneFlagNames names the namespace flags of a SysProcAttr.
+// cloneFlagNames names the namespace flags of a SysProcAttr: name for
+// the policy document, short for moatctl status (namespacesText).
 var cloneFlagNames = []struct {
-	flag uintptr
-	name string
+	flag        uintptr
+	name, short string
 }{
-	{unix.CLONE_NEWUSER, "user"},
-	{unix.CLONE_NEWNS, "mount"},
-	{unix.CLONE_NEWIPC, "ipc"},
-	{unix.CLONE_NEWUTS, "uts"},
-	{unix.CLONE_NEWPID, "pid"},
-	{unix.CLONE_NEWNET, "net (empty: no interfaces)"},
-	{unix.CLONE_NEWCGROUP, "cgroup"},
+	{unix.CLONE_NEWUSER, "user", "user"},
+	{unix.CLONE_NEWNS, "mount", "mnt"},
+	{unix.CLONE_NEWIPC, "ipc", "ipc"},
+	{unix.CLONE_NEWUTS, "uts", "uts"},
+	{unix.CLONE_NEWPID, "pid", "pid"},
+	{unix.CLONE_NEWNET, "net (empty: no interfaces)", "net"},
+	{unix.CLONE_NEWCGROUP, "cgroup", "cgroup"},
 }
 
 // roleNamespaces reads the namespaces the spawner gives role under plan.

@@ -137,18 +137,11 @@ func (m *master) pollResolv(ctx context.Context) {
 	if cfg.Port == 0 || cfg.NoResolv || cfg.Upstream.NoPoll || len(cfg.ResolvFiles) == 0 {
 		return
 	}
-	t := time.NewTicker(resolvPollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, resolvPollInterval, func() {
 		if m.dns.pollResolvOnce(cfg, m.plan, m.log) {
 			m.pushUpstreams()
 		}
-	}
+	})
 }
 
 // pollResolvOnce is one look; it reports whether the server list changed.
@@ -192,20 +185,15 @@ func (m *master) pushUpstreams() {
 		}
 		d.mu.Unlock()
 	}
-	for _, s := range m.sups {
-		if s.role != "dnsd" {
-			continue
-		}
-		err := s.withReady(func(c *ipc.Conn) error {
-			if dc != nil {
-				if err := c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: dc}}); err != nil {
-					return err
-				}
+	err := m.withRole("dnsd", func(c *ipc.Conn) error {
+		if dc != nil {
+			if err := c.Send(&ipcpb.Envelope{Msg: &ipcpb.Envelope_DnsConfig{DnsConfig: dc}}); err != nil {
+				return err
 			}
-			return d.sendUpstreams(c)
-		})
-		if err != nil {
-			m.log.printf("master", "resolv-file change: send to dnsd: %v", err)
 		}
+		return d.sendUpstreams(c)
+	})
+	if err != nil {
+		m.log.printf("master", "resolv-file change: send to dnsd: %v", err)
 	}
 }

@@ -234,7 +234,7 @@ func runMaster(cfg *config.Config, ready *readyNotifier) error {
 			allReady = nil
 			log.printf("master", "started, version %s cachesize %d, ready in %v", Version, cfg.CacheSize, time.Since(started).Round(time.Millisecond))
 			ready.ok()
-			m.notifySystemd(ctx) // issue 6: READY=1, watchdog, reload and stop notices for systemd (sdnotify.go)
+			m.notifySystemd(ctx, &wg) // issue 6: READY=1, watchdog, reload and stop notices for systemd (sdnotify.go)
 			heartbeat = m.sd.heartbeatTicks(ctx)
 		case <-heartbeat:
 			m.sd.beat()
@@ -290,13 +290,8 @@ func (m *master) reload() {
 		m.log.printf("master", "reload: %v (keeping the old data)", err)
 		return
 	}
-	for _, s := range m.sups {
-		if s.role != "dnsd" {
-			continue
-		}
-		if err := s.withReady(m.dns.send); err != nil {
-			m.log.printf("master", "reload: send to dnsd: %v", err)
-		}
+	if err := m.withRole("dnsd", m.dns.send); err != nil {
+		m.log.printf("master", "reload: send to dnsd: %v", err)
 	}
 }
 
@@ -307,13 +302,8 @@ func (m *master) reloadDHCP() {
 		m.log.printf("master", "reload: %v (keeping the old DHCP data)", err)
 		return
 	}
-	for _, s := range m.sups {
-		if s.role != "dhcpd" {
-			continue
-		}
-		if err := s.withReady(m.dhcp.send); err != nil {
-			m.log.printf("master", "reload: send to dhcpd: %v", err)
-		}
+	if err := m.withRole("dhcpd", m.dhcp.send); err != nil {
+		m.log.printf("master", "reload: send to dhcpd: %v", err)
 	}
 }
 

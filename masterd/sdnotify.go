@@ -111,8 +111,9 @@ func monotonicUsec() string {
 // it sends READY=1 and then, until ctx ends, keeps systemd informed
 // (watchdog, status, stopping); the main loop reports reloads through
 // m.sd and proves it is alive with m.sd.beat. Without $NOTIFY_SOCKET it
-// does nothing and m.sd stays nil.
-func (m *master) notifySystemd(ctx context.Context) {
+// does nothing and m.sd stays nil. Its goroutine is counted in wg, so
+// that the master waits for STOPPING=1 to be sent before it exits.
+func (m *master) notifySystemd(ctx context.Context, wg *sync.WaitGroup) {
 	n, err := sdNotifierFromEnv()
 	if err != nil {
 		m.log.printf("master", "systemd: %v", err)
@@ -128,7 +129,9 @@ func (m *master) notifySystemd(ctx context.Context) {
 	if n.watchdogEvery > 0 {
 		m.log.printf("master", "systemd: watchdog ping every %v while supervision and the main loop are healthy", n.watchdogEvery)
 	}
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		var tick <-chan time.Time
 		if n.watchdogEvery > 0 {
 			ticker := time.NewTicker(n.watchdogEvery)

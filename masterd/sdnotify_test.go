@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -355,11 +356,21 @@ func TestNotifySystemdSendsReadyAndStopping(t *testing.T) {
 	m.sups[0].current = &worker{role: "dnsd"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m.notifySystemd(ctx)
+	var wg sync.WaitGroup
+	m.notifySystemd(ctx, &wg)
 	if got := l.next(t); got != "READY=1\nSTATUS=dnsd ready (restarts 0)\n" {
 		t.Fatalf("ready: %q", got)
 	}
 	cancel()
+	// The goroutine the master waits for at exit has sent STOPPING=1 and
+	// returned.
+	stopped := make(chan struct{})
+	go func() { wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("notifySystemd's goroutine did not end with its context")
+	}
 	if got := l.next(t); got != "STOPPING=1\nSTATUS=stopping\n" {
 		t.Fatalf("stop: %q", got)
 	}

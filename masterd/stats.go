@@ -43,16 +43,6 @@ type statsState struct {
 	started time.Time
 }
 
-// dnsSupervisor returns the supervisor of dnsd, or nil without DNS.
-func (m *master) dnsSupervisor() *supervisor {
-	for _, s := range m.sups {
-		if s.role == "dnsd" {
-			return s
-		}
-	}
-	return nil
-}
-
 // dumpStats is SIGUSR1: it asks dnsd for its counters and writes them to
 // the log in dnsmasq's words. It returns at once; the report is logged
 // when it arrives (or a line saying it did not).
@@ -157,7 +147,7 @@ func (m *master) refreshNetState(ctx context.Context) {
 	f := m.cfg.Filters
 	wantNets := m.cfg.Port != 0 && localServiceMode(m.cfg) == ipcpb.LocalService_LOCAL_SERVICE_NET
 	wantNeighbours := m.cfg.Port != 0 && (f.AddMAC || f.AddMACBase64 || f.AddMACText)
-	sup := m.dnsSupervisor()
+	sup := m.supervisorOf("dnsd")
 	if sup == nil || (!wantNets && !wantNeighbours) {
 		return
 	}

@@ -91,6 +91,17 @@ func (m *master) supervisorOf(role string) *supervisor {
 	return nil
 }
 
+// withRole runs f on role's ready worker (supervisor.withReady): nil,
+// and f not run, when the role is disabled or no worker is ready now; a
+// worker that becomes ready later gets the current data at its start.
+func (m *master) withRole(role string, f func(*ipc.Conn) error) error {
+	s := m.supervisorOf(role)
+	if s == nil {
+		return nil
+	}
+	return s.withReady(f)
+}
+
 var errRoleDisabled = errors.New("disabled in this configuration")
 
 // ask sends role the request build makes for a fresh id and returns the

@@ -67,7 +67,7 @@ func (s *supervisor) run(ctx context.Context) {
 			s.m.log.printf("master", "%s: %v", s.role, err)
 		} else {
 			why := s.serve(ctx, w)
-			status, sigsys := s.stop(w)
+			status, sigsys := w.stop()
 			if ctx.Err() != nil {
 				s.m.log.printf("master", "%s[%d] stopped: %s", s.role, w.pid, status)
 				return
@@ -77,7 +77,7 @@ func (s *supervisor) run(ctx context.Context) {
 				s.m.log.reportSeccompKill(s.role, w.pid)
 			}
 		}
-		if n, since := crashes.died(began, time.Now()); n >= s.limit() {
+		if n, since := crashes.died(began, time.Now()); n >= crashLimitOr(s.crashLimit) {
 			s.giveUp(n, since)
 			return
 		}
@@ -124,7 +124,7 @@ func (s *supervisor) serve(ctx context.Context, w *worker) string {
 		case errors.Is(err, io.EOF):
 			return "closed its IPC connection"
 		case err != nil:
-			return s.violation(w, fmt.Sprintf("unreadable message: %v", err))
+			return w.violation(s.m.log, fmt.Sprintf("unreadable message: %v", err))
 		case len(fds) == 0 && s.m.handleWorkerMessage(s.role, m): // area D: StatsReport (stats.go)
 			continue
 		case len(fds) == 0 && s.role == "dhcpd" && s.m.leases != nil && m.GetLeaseCommit() != nil: // area I (dhcpleases.go)
@@ -133,7 +133,7 @@ func (s *supervisor) serve(ctx context.Context, w *worker) string {
 		default:
 			// Anything else after Ready (from dnsd: anything but stats;
 			// from dhcpd: anything but LeaseCommit) is a protocol violation.
-			return s.violation(w, fmt.Sprintf("unexpected %T after Ready", m.GetMsg()))
+			return w.violation(s.m.log, fmt.Sprintf("unexpected %T after Ready", m.GetMsg()))
 		}
 	}
 }
@@ -175,7 +175,7 @@ func (s *supervisor) start(w *worker) error {
 	}
 	ready := m.GetReady()
 	if ready == nil {
-		return s.violationErr(w, fmt.Sprintf("expected Ready, got %T", m.GetMsg()))
+		return errors.New(w.violation(s.m.log, fmt.Sprintf("expected Ready, got %T", m.GetMsg())))
 	}
 	if err := s.m.sandbox.forRole(s.role).verify(w.pid, ready.GetSandbox()); err != nil { // its own user (hardening_users.go)
 		if dyingBySeccomp(w.pid) {
@@ -184,7 +184,7 @@ func (s *supervisor) start(w *worker) error {
 			// (with the call's name) rather than a protocol violation.
 			return fmt.Errorf("killed by its seccomp filter right after Ready (%v)", err)
 		}
-		return s.violationErr(w, "sandbox not in force: "+err.Error())
+		return errors.New(w.violation(s.m.log, "sandbox not in force: "+err.Error()))
 	}
 	s.m.log.printf("master", "%s[%d] ready: %s", s.role, w.pid, describeSandbox(ready.GetSandbox()))
 	s.m.noteWorkerReady(s.role, w.pid, ready.GetSandbox()) // issue 6: moatctl status (stats_requests.go)
@@ -204,20 +204,16 @@ func dyingBySeccomp(pid int) bool {
 
 // violation kills a worker that broke the protocol: the master trusts no
 // worker to recover from a confused state.
-func (s *supervisor) violation(w *worker, what string) string {
-	s.m.log.auditViolationOf(s.role, w.pid, what)
+func (w *worker) violation(log *logger, what string) string {
+	log.auditViolationOf(w.role, w.pid, what)
 	_ = w.cmd.Process.Kill()
 	return "protocol violation: " + what
 }
 
-func (s *supervisor) violationErr(w *worker, what string) error {
-	return errors.New(s.violation(w, what))
-}
-
-// stop ends a worker's process: it gets stopTimeout to exit after Shutdown
-// or EOF, then SIGKILL. It returns how the process ended, and whether
-// seccomp killed it (SIGSYS).
-func (s *supervisor) stop(w *worker) (status string, sigsys bool) {
+// stop ends a worker's (or the script helper's) process: it gets
+// stopTimeout to exit after Shutdown or EOF, then SIGKILL. It returns how
+// the process ended, and whether seccomp killed it (SIGSYS).
+func (w *worker) stop() (status string, sigsys bool) {
 	done := make(chan error, 1)
 	go func() { done <- w.cmd.Wait() }()
 	var err error
@@ -262,9 +258,11 @@ func (c *crashCount) died(began, ended time.Time) (int, time.Duration) {
 	return c.n, ended.Sub(c.first)
 }
 
-func (s *supervisor) limit() int {
-	if s.crashLimit > 0 {
-		return s.crashLimit
+// crashLimitOr is override (a test's crashLimit) when set, else
+// maxCrashes; workers and the script helper share it.
+func crashLimitOr(override int) int {
+	if override > 0 {
+		return override
 	}
 	return maxCrashes
 }

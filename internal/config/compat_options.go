@@ -118,25 +118,19 @@ func setTrustAnchor(p *parser, v value, _ location) error {
 // setIPSet and setNFTSet keep the value: /<domain>[/<domain>...]/<set>[,<set>...].
 // dnsmasq refuses only an empty list of sets after the last '/'.
 func setIPSet(p *parser, v value, _ location) error {
-	if err := checkFirewallSet(v.text); err != nil {
-		return err
-	}
-	p.cfg.Compat.IPSets = append(p.cfg.Compat.IPSets, v.text)
-	return nil
+	return addFirewallSet(&p.cfg.Compat.IPSets, v.text)
 }
 
 func setNFTSet(p *parser, v value, _ location) error {
-	if err := checkFirewallSet(v.text); err != nil {
-		return err
-	}
-	p.cfg.Compat.NFTSets = append(p.cfg.Compat.NFTSets, v.text)
-	return nil
+	return addFirewallSet(&p.cfg.Compat.NFTSets, v.text)
 }
 
-func checkFirewallSet(s string) error {
+// addFirewallSet appends s to sets unless it names no set.
+func addFirewallSet(sets *[]string, s string) error {
 	if s == "" || strings.HasSuffix(s, "/") {
 		return errors.New("no set named after the domains (want /<domain>/.../<set>[,<set>...])")
 	}
+	*sets = append(*sets, s)
 	return nil
 }
 

@@ -47,28 +47,22 @@ func (c *Config) RoleUser(role string) (name, option string) {
 	return DefaultUser, "user"
 }
 
-func setDNSUser(p *parser, v value, _ location) error {
-	name, err := roleUserName(v.text)
-	p.cfg.Roles.DNS = name
-	return err
-}
+func setDNSUser(p *parser, v value, _ location) error { return setRoleUser(&p.cfg.Roles.DNS, v.text) }
 
-func setDHCPUser(p *parser, v value, _ location) error {
-	name, err := roleUserName(v.text)
-	p.cfg.Roles.DHCP = name
-	return err
-}
+func setDHCPUser(p *parser, v value, _ location) error { return setRoleUser(&p.cfg.Roles.DHCP, v.text) }
 
-// roleUserName checks a dns-user/dhcp-user value: a plain account name
-// (resolved by the master at start, where a missing user is an error).
-func roleUserName(s string) (string, error) {
+// setRoleUser checks a dns-user/dhcp-user value, a plain account name
+// (resolved by the master at start, where a missing user is an error),
+// and stores it in dst; a bad value leaves dst as it was.
+func setRoleUser(dst *string, s string) error {
 	if err := checkAccountName(s); err != nil {
-		return "", err
+		return err
 	}
 	if s == "" {
-		return "", errors.New("empty user name")
+		return errors.New("empty user name")
 	}
-	return s, nil
+	*dst = s
+	return nil
 }
 
 // printRoleUsers prints the options that are set.

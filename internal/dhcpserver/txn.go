@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/moatdns/moat/internal/leases"
 )
@@ -170,7 +171,7 @@ func (e *Engine) scriptTags(setTag string) []string {
 	for _, tag := range seq {
 		// A tag the master could not take (ipc/validate_txn.go) is left
 		// out rather than cost the client its ACK.
-		if seen[tag] || tag == "" || len(tag) > maxTxnText || bytes.IndexByte([]byte(tag), 0) >= 0 {
+		if seen[tag] || tag == "" || len(tag) > maxTxnText || strings.IndexByte(tag, 0) >= 0 {
 			continue
 		}
 		seen[tag] = true
