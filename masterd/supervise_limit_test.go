@@ -2,8 +2,6 @@ package masterd
 
 import (
 	"context"
-	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -66,53 +64,7 @@ func TestSupervisorGivesUp(t *testing.T) {
 // /dev/kmsg) and restarts it.
 func TestSupervisorReportsSeccompKill(t *testing.T) {
 	testutil.RequireRoot(t, "workers confine themselves: chroot, uid switch")
-	sock, err := openUDP(netip.MustParseAddrPort("127.0.0.1:0"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.file.Close()
-	raw, err := net.FilePacketConn(sock.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.WriteTo([]byte(fakeWorkerSyscall), raw.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-	logBuf := &testutil.SyncBuffer{}
-	m := &master{cfg: &config.Config{RunDir: t.TempDir()}, log: &logger{w: logBuf, pid: os.Getpid()}}
-	if m.sandbox, err = planSandbox(m.cfg); err != nil {
-		t.Fatal(err)
-	}
-	m.exe = workerBinary(t)
-	s := newSupervisor(m, "dnsd", []openSocket{sock}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.run(ctx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("supervisor did not stop within 10s")
-		}
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s.mu.Lock()
-		restarts, current := s.restarts, s.current
-		s.mu.Unlock()
-		if restarts >= 1 && current != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no restart after the kill within 20s (restarts %d); log:\n%s", restarts, logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	_, logBuf := superviseFakeDnsdUntilRestart(t, fakeWorkerSyscall, 20*time.Second)
 	var kill *auditRecord
 	for _, line := range strings.Split(logBuf.String(), "\n") {
 		if r, err := parseAudit(line); err == nil && r.event == auditSeccompKill {

@@ -44,55 +44,7 @@ func workerBinary(t *testing.T) string {
 // same socket.
 func TestSupervisorRestartsProtocolBreaker(t *testing.T) {
 	testutil.RequireRoot(t, "workers confine themselves: chroot, uid switch")
-	sock, err := openUDP(netip.MustParseAddrPort("127.0.0.1:0"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.file.Close()
-	raw, err := net.FilePacketConn(sock.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.WriteTo([]byte("violate"), raw.LocalAddr()); err != nil {
-		t.Fatal(err)
-	}
-
-	logBuf := &testutil.SyncBuffer{}
-	m := &master{cfg: &config.Config{RunDir: t.TempDir()}, log: &logger{w: logBuf, pid: os.Getpid()}}
-	if m.sandbox, err = planSandbox(m.cfg); err != nil {
-		t.Fatal(err)
-	}
-	m.exe = workerBinary(t)
-	s := newSupervisor(m, "dnsd", []openSocket{sock}, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.run(ctx)
-		close(done)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("supervisor did not stop within 10s")
-		}
-	}()
-
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		s.mu.Lock()
-		restarts, current := s.restarts, s.current
-		s.mu.Unlock()
-		if restarts >= 1 && current != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no healthy restart within 15s (restarts %d); log:\n%s", restarts, logBuf.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	s, logBuf := superviseFakeDnsdUntilRestart(t, "violate", 15*time.Second)
 	log := logBuf.String()
 	if !strings.Contains(log, "protocol-violation role=dnsd") || !strings.Contains(log, "unexpected *ipcpb.Envelope_Hello after Ready") {
 		t.Errorf("violation not logged:\n%s", log)
@@ -189,5 +141,61 @@ func TestDyingBySeccomp(t *testing.T) {
 	err = cmd.Wait()
 	if reason := exitReason(err); reason != "killed by seccomp (SIGSYS)" {
 		t.Errorf("helper ended %q, want killed by seccomp", reason)
+	}
+}
+
+// superviseFakeDnsdUntilRestart supervises the test's fake dnsd (see
+// main_test.go), whose one socket holds order, the fake worker's
+// instruction ("violate", the seccomp trigger...), and waits until the
+// supervisor has restarted it and a worker runs again. The supervisor is
+// stopped when the test ends; the log is returned.
+func superviseFakeDnsdUntilRestart(t *testing.T, order string, within time.Duration) (*supervisor, *testutil.SyncBuffer) {
+	t.Helper()
+	sock, err := openUDP(netip.MustParseAddrPort("127.0.0.1:0"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.file.Close() })
+	raw, err := net.FilePacketConn(sock.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.WriteTo([]byte(order), raw.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	logBuf := &testutil.SyncBuffer{}
+	m := &master{cfg: &config.Config{RunDir: t.TempDir()}, log: &logger{w: logBuf, pid: os.Getpid()}}
+	if m.sandbox, err = planSandbox(m.cfg); err != nil {
+		t.Fatal(err)
+	}
+	m.exe = workerBinary(t)
+	s := newSupervisor(m, "dnsd", []openSocket{sock}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("supervisor did not stop within 10s")
+		}
+	})
+	deadline := time.Now().Add(within)
+	for {
+		s.mu.Lock()
+		restarts, current := s.restarts, s.current
+		s.mu.Unlock()
+		if restarts >= 1 && current != nil {
+			return s, logBuf
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no restart within %v (restarts %d); log:\n%s", within, restarts, logBuf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
