@@ -125,32 +125,15 @@ func TestDomainSpecificServer(t *testing.T) {
 // in order, so tests can forge replies.
 func rawUpstream(t *testing.T, script func(q *dns.Msg) []*dns.Msg) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			q := new(dns.Msg)
-			if q.Unpack(buf[:n]) != nil {
-				continue
-			}
-			for _, m := range script(q) {
-				b, err := m.Pack()
-				if err != nil {
-					continue
-				}
-				_, _ = pc.WriteTo(b, from)
+	return rawBytesUpstream(t, func(q *dns.Msg) [][]byte {
+		var out [][]byte
+		for _, m := range script(q) {
+			if b, err := m.Pack(); err == nil {
+				out = append(out, b)
 			}
 		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		return out
+	})
 }
 
 func aReply(q *dns.Msg, ip string) *dns.Msg {

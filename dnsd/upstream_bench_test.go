@@ -16,8 +16,15 @@ import (
 // (cache-size 0), forwarded to a loopback upstream over a fresh socket
 // with a random port, answered, rebuilt for the client.
 func BenchmarkForwardedQueryUDP(b *testing.B) {
+	benchForwardNewNames(b, func(c *ipcpb.DNSConfig) {})
+}
+
+// benchForwardNewNames runs dnsd (configured by edit, without a cache)
+// against a loopback upstream and asks it b.N new names, one at a time:
+// every query a miss.
+func benchForwardNewNames(b *testing.B, edit func(c *ipcpb.DNSConfig)) {
 	up := startUpstream(b, answerA("10.0.0.1", 60))
-	d := startDNSD(b, policyCfg(func(c *ipcpb.DNSConfig) { c.CacheSize = 0 }, up.addr), "", instanceOptions{})
+	d := startDNSD(b, policyCfg(func(c *ipcpb.DNSConfig) { c.CacheSize = 0; edit(c) }, up.addr), "", instanceOptions{})
 	conn, err := net.Dial("udp", d.udpAddr.String())
 	if err != nil {
 		b.Fatal(err)
