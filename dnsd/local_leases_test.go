@@ -3,6 +3,7 @@ package dnsd
 import (
 	"errors"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,10 +82,9 @@ func TestLeaseNameAnswers(t *testing.T) {
 		}
 	}
 
+	// The log is written after the reply leaves: wait for it.
 	for _, line := range []string{"DHCP laptop.lan is 192.168.1.50", "DHCP 192.168.1.50 is laptop.lan", "/etc/hosts 192.168.1.9 is printer.lan"} {
-		if !strings.Contains(d.log.String(), line) {
-			t.Errorf("log-queries has no %q:\n%s", line, d.log.String())
-		}
+		waitFor(t, "log-queries line "+strconv.Quote(line), func() bool { return strings.Contains(d.log.String(), line) })
 	}
 
 	// The lease runs out: its TTL shrinks, then the name is gone.
