@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"net/netip"
 	"strings"
 
@@ -87,18 +88,21 @@ func upstreamAddress(i int, addr string) error {
 	return nil
 }
 
-func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
-	if m.GetId() == 0 {
-		return invalid("id: 0")
-	}
-	if n := len(m.GetServers()); n > MaxStatsServers {
+// upstreamServer is a per-server entry of a StatsReport or DNSMetrics.
+type upstreamServer interface {
+	protoreflect.ProtoMessage
+	GetAddress() string
+}
+
+// validateServers checks what both reports' server lists share: a bounded
+// count, no nil entry, no unknown fields, an ip:port address; more checks
+// the rest of each entry.
+func validateServers[S upstreamServer](servers []S, more func(i int, s S) error) error {
+	if n := len(servers); n > MaxStatsServers {
 		return invalid("servers: %d, at most %d", n, MaxStatsServers)
 	}
-	if n := len(m.GetResponsesByRcode()); n > MaxDNSRcodes {
-		return invalid("responses_by_rcode: %d, at most %d", n, MaxDNSRcodes)
-	}
-	for i, s := range m.GetServers() {
-		if s == nil {
+	for i, s := range servers {
+		if !s.ProtoReflect().IsValid() {
 			return invalid("servers[%d]: nil", i)
 		}
 		if err := noUnknown(s); err != nil {
@@ -107,11 +111,28 @@ func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
 		if err := upstreamAddress(i, s.GetAddress()); err != nil {
 			return err
 		}
-		if n := len(s.GetLatencyBuckets()); n != 0 && n != len(UpstreamLatencyBoundsMs)+1 {
-			return invalid("servers[%d].latency_buckets: %d, want %d", i, n, len(UpstreamLatencyBoundsMs)+1)
+		if more != nil {
+			if err := more(i, s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+func validateDNSMetrics(m *ipcpb.DNSMetrics) error {
+	if m.GetId() == 0 {
+		return invalid("id: 0")
+	}
+	if n := len(m.GetResponsesByRcode()); n > MaxDNSRcodes {
+		return invalid("responses_by_rcode: %d, at most %d", n, MaxDNSRcodes)
+	}
+	return validateServers(m.GetServers(), func(i int, s *ipcpb.UpstreamMetrics) error {
+		if n := len(s.GetLatencyBuckets()); n != 0 && n != len(UpstreamLatencyBoundsMs)+1 {
+			return invalid("servers[%d].latency_buckets: %d, want %d", i, n, len(UpstreamLatencyBoundsMs)+1)
+		}
+		return nil
+	})
 }
 
 func validateDHCPMetrics(m *ipcpb.DHCPMetrics) error {

@@ -74,3 +74,16 @@ func manyReasons(n int) map[string]uint64 {
 	}
 	return m
 }
+
+// TestServerListsRefuseNil: both reports' server lists go through one
+// check, which refuses a nil entry (a hostile dnsd can send one).
+func TestServerListsRefuseNil(t *testing.T) {
+	for name, err := range map[string]error{
+		"StatsReport": validateStatsReport(&ipcpb.StatsReport{Servers: []*ipcpb.ServerStats{nil}}),
+		"DNSMetrics":  validateDNSMetrics(&ipcpb.DNSMetrics{Id: 1, Servers: []*ipcpb.UpstreamMetrics{nil}}),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "servers[0]: nil") {
+			t.Errorf("%s: %v, want servers[0]: nil", name, err)
+		}
+	}
+}

@@ -108,19 +108,8 @@ func prefixText(s string) error {
 }
 
 func validateStatsReport(r *ipcpb.StatsReport) error {
-	if n := len(r.GetServers()); n > MaxStatsServers {
-		return invalid("servers: %d, at most %d", n, MaxStatsServers)
-	}
-	for i, s := range r.GetServers() {
-		if s == nil {
-			return invalid("servers[%d]: nil", i)
-		}
-		if err := noUnknown(s); err != nil {
-			return fmt.Errorf("servers[%d]: %w", i, err)
-		}
-		if err := upstreamAddress(i, s.GetAddress()); err != nil {
-			return err
-		}
+	if err := validateServers(r.GetServers(), nil); err != nil {
+		return err
 	}
 	if n := len(r.GetCacheDump()); n > MaxCacheDumpEntries {
 		return invalid("cache_dump: %d entries, at most %d", n, MaxCacheDumpEntries)
