@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/moatdns/moat/bench/internal/procs"
 	"net"
 	"net/netip"
 	"os"
@@ -184,33 +185,7 @@ func (b *bench) upstreamCount() (uint64, error) {
 
 // pids are the server's process and its children (moatd's workers).
 func (s *server) pids() []int {
-	root := s.cmd.Process.Pid
-	out := []int{root}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := statFields(pid); len(f) > 1 && f[1] == strconv.Itoa(root) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// statFields are /proc/pid/stat's fields after the command name: state,
-// ppid, ... (field 3 of proc(5) is index 0).
-func statFields(pid int) []string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(data[i+1:]))
+	return append([]int{s.cmd.Process.Pid}, procs.Children(s.cmd.Process.Pid)...)
 }
 
 // clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
@@ -220,7 +195,7 @@ const clockTicks = 100
 func (s *server) cpuTime() time.Duration {
 	var ticks int64
 	for _, pid := range s.pids() {
-		f := statFields(pid)
+		f := procs.StatFields(pid)
 		if len(f) < 13 {
 			continue
 		}

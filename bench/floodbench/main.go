@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/moatdns/moat/bench/internal/procs"
 	"net"
 	"net/netip"
 	"os"
@@ -150,19 +151,6 @@ func cpuOf(pid int) time.Duration {
 		}
 	}
 	return time.Duration(ns)
-}
-
-// statFields are /proc/pid/stat's fields after the command name.
-func statFields(pid int) []string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(data[i+1:]))
 }
 
 // upstream answers every query after hold, from one socket, and knows
@@ -362,17 +350,8 @@ func (m *moatd) stop() {
 
 // dnsdPid finds moatd's dnsd (argv[0] "moatd-dnsd").
 func (m *moatd) dnsdPid() (int, error) {
-	root := strconv.Itoa(m.cmd.Process.Pid)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := statFields(pid); len(f) < 2 || f[1] != root {
-			continue
-		}
-		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	for _, pid := range procs.Children(m.cmd.Process.Pid) {
+		cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		if argv0, _, _ := bytes.Cut(cmdline, []byte{0}); string(argv0) == "moatd-dnsd" {
 			return pid, nil
 		}
